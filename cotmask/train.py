@@ -1,0 +1,710 @@
+"""Fine-tuning with masked thought (MFT) or plain SFT on the HF Trainer.
+
+``finetune(FinetuneConfig)`` loads a base model, adds ``[PAD]``/``<mask>`` when needed (mean-initialised rows),
+encodes the training records, trains with :class:`~cotmask.masking.MFTCollator` and
+:class:`~cotmask.masking.MaskRatioCallback`, checkpoints every epoch into ``checkpoint_dir`` (outside the
+output, so a restarted job resumes from the last complete checkpoint) and finally writes
+``output_dir/`` = ``save_pretrained`` model + tokenizer + ``train_metrics.json``, atomically.
+
+The Trainer plumbing (:func:`run_training`) is shared with the tiny-model pretraining in
+:mod:`cotmask.tiny`. It works unchanged under ``accelerate launch --num_processes N`` (DDP): only the main
+process writes the final files.
+
+Determinism: the data order comes from the Trainer's seeded sampler, the masking noise of every micro-batch
+from ``(seed, optimizer step, micro-batch, process)``; a resumed run therefore ends with the same weights as an
+uninterrupted one (on CPU, with the same thread count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cotmask.masking import (
+    MaskingConfig,
+    MaskRatioCallback,
+    MFTCollator,
+    add_mask_token,
+    add_pad_token,
+    embedding_noise_trainer_class,
+)
+from cotmask.prompts import TEMPLATES
+from cotmask.records import write_json
+
+LR_SCHEDULERS = (
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
+    "inverse_sqrt",
+    "cosine_with_min_lr",
+    "warmup_stable_decay",
+)
+# Flattened spellings of the masking fields accepted at the top level of a fine-tuning config.
+FLAT_MASK_KEYS = {
+    "mask_ratio": "mask_ratio",
+    "noise": "noise",
+    "mask_prob": "mask_prob",
+    "random_prob": "random_prob",
+    "positions": "positions",
+    "mask_warmup_ratio": "warmup_ratio",
+    "dropout_q": "dropout_q",
+    "neftune_alpha": "neftune_alpha",
+}
+# Config fields that do not change the trained weights (ignored when matching checkpoints to a config).
+NON_TRAINING_FIELDS = ("output_dir", "checkpoint_dir", "threads", "logging_steps", "save_total_limit")
+CHECKPOINT_FINGERPRINT = "cotmask_run.json"
+# TrainingArguments the contract depends on (set by run_training; not overridable through training_args)
+FIXED_TRAINER_ARGS = {
+    "dataloader_num_workers": 0,  # the collator's step bookkeeping lives in the main process
+    "remove_unused_columns": False,  # the collator needs prompt_length
+    "report_to": "none",
+    "include_num_input_tokens_seen": "non_padding",
+    "log_level": "warning",
+}
+
+
+def log(message: str) -> None:
+    """Progress message to stderr (the job's log); only the main process of a distributed run prints."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"[cotmask] {message}", file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Configuration
+# ----------------------------------------------------------------------------------------------------------
+@dataclass
+class FinetuneConfig:
+    """Everything a fine-tuning run needs (the paper's defaults where it has one).
+
+    ``mask.mask_ratio == 0`` is plain SFT. ``checkpoint_dir`` defaults to ``<output_dir>.checkpoints`` next to
+    the output (never inside it). ``training_args`` passes extra keyword arguments to
+    ``transformers.TrainingArguments`` (e.g. ``fsdp``, ``tf32``) for paper-scale runs.
+    """
+
+    base_model: str
+    train_file: str
+    output_dir: str
+    checkpoint_dir: str | None = None
+    mask: MaskingConfig = field(default_factory=MaskingConfig)
+    learning_rate: float = 1e-5
+    epochs: int = 3
+    per_device_batch_size: int = 4
+    gradient_accumulation_steps: int = 1
+    lr_warmup_ratio: float = 0.03
+    lr_scheduler: str = "cosine"
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    max_length: int = 512
+    prompt_template: str = "alpaca"
+    seed: int = 1
+    threads: int = 1
+    bf16: bool = False
+    save_every_epoch: bool = True
+    save_total_limit: int | None = None
+    logging_steps: int = 10
+    limit: int | None = None
+    mask_token: str = "<mask>"
+    pad_token: str = "[PAD]"
+    gradient_checkpointing: bool = False
+    training_args: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # -- validation ----------------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Check every field; raise ValueError naming the first bad key."""
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            if f.name == "mask":
+                continue
+            setattr(self, f.name, _coerce(f.name, getattr(self, f.name), hints[f.name]))
+        if isinstance(self.mask, dict):
+            self.mask = MaskingConfig.from_dict(self.mask)
+        if not isinstance(self.mask, MaskingConfig):
+            raise ValueError(f"config key 'mask' must be a mapping of masking fields, got {self.mask!r}")
+        self.mask.validate()
+        for name in ("base_model", "train_file", "output_dir"):
+            if not getattr(self, name).strip():
+                raise ValueError(f"config key {name!r} must not be empty")
+        _positive(self, "learning_rate", "epochs", "per_device_batch_size", "gradient_accumulation_steps",
+                  "threads", "logging_steps")
+        if self.max_length < 8:
+            raise ValueError(f"config key 'max_length' must be >= 8, got {self.max_length}")
+        if not 0.0 <= self.lr_warmup_ratio < 1.0:
+            raise ValueError(f"config key 'lr_warmup_ratio' must lie in [0, 1), got {self.lr_warmup_ratio}")
+        if self.weight_decay < 0 or self.max_grad_norm < 0:
+            raise ValueError("config keys 'weight_decay' and 'max_grad_norm' must be >= 0")
+        if self.lr_scheduler not in LR_SCHEDULERS:
+            raise ValueError(
+                f"config key 'lr_scheduler' must be one of {list(LR_SCHEDULERS)}, got {self.lr_scheduler!r}"
+            )
+        if self.prompt_template not in TEMPLATES:
+            raise ValueError(
+                f"config key 'prompt_template' must be one of {sorted(TEMPLATES)}, got {self.prompt_template!r}"
+            )
+        for name in ("limit", "save_total_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"config key {name!r} must be >= 1 or null, got {value}")
+        if self.checkpoint_dir is None:
+            self.checkpoint_dir = str(Path(self.output_dir).parent / (Path(self.output_dir).name + ".checkpoints"))
+        out, ckpt = Path(self.output_dir).resolve(), Path(self.checkpoint_dir).resolve()
+        if ckpt == out or out in ckpt.parents or ckpt in out.parents:
+            raise ValueError(
+                f"config key 'checkpoint_dir' ({self.checkpoint_dir}) must lie outside 'output_dir' "
+                f"({self.output_dir}) and vice versa: the workflow deletes outputs before a rerun"
+            )
+        _check_training_args(self.training_args)
+
+    # -- construction ----------------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FinetuneConfig:
+        """Build from a mapping; masking fields may be nested under ``mask`` or flattened
+        (``mask_ratio``, ``noise``, ``mask_prob``, ``random_prob``, ``positions``, ``mask_warmup_ratio``).
+        (and ``dropout_q``, ``neftune_alpha``). Unknown keys and bad values raise ValueError naming the key."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a fine-tuning config must be a mapping, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(k for k in data if k not in known and k not in FLAT_MASK_KEYS)
+        if unknown:
+            raise ValueError(
+                f"unknown config key(s) {unknown}; known keys: {sorted(known | set(FLAT_MASK_KEYS))}"
+            )
+        missing = [k for k in ("base_model", "train_file", "output_dir") if data.get(k) in (None, "")]
+        if missing:
+            raise ValueError(f"missing config key(s) {missing}")
+        kwargs = {k: v for k, v in data.items() if k in known and k != "mask"}
+        nested = data.get("mask") or {}
+        if isinstance(nested, MaskingConfig):
+            nested = dataclasses.asdict(nested)
+        if not isinstance(nested, dict):
+            raise ValueError(f"config key 'mask' must be a mapping, got {nested!r}")
+        mask = dict(nested)
+        for flat, name in FLAT_MASK_KEYS.items():
+            if flat in data:
+                if name in nested:
+                    raise ValueError(f"config key {flat!r} given both flattened and under 'mask'")
+                mask[name] = data[flat]
+        kwargs["mask"] = MaskingConfig.from_dict(mask)
+        return cls(**kwargs)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, overrides: list[str] | None = None) -> FinetuneConfig:
+        """Read a YAML or JSON config file, apply ``key=value`` overrides (values parsed as YAML)."""
+        import yaml
+
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such config file")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle) if path.suffix == ".json" else yaml.safe_load(handle)
+        except (json.JSONDecodeError, yaml.YAMLError) as error:
+            raise ValueError(f"{path}: cannot parse config ({error})") from None
+        data = data or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a config must be a mapping at the top level")
+        apply_overrides(data, overrides or [])
+        try:
+            return cls.from_dict(data)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested mapping (``mask`` as a dict), JSON-serialisable."""
+        return dataclasses.asdict(self)
+
+    def training_fingerprint(self) -> str:
+        """Hash of what determines the trained weights (used to match existing checkpoints to this run):
+        the training fields plus the size and modification time of the train file and base model files."""
+        data = {k: v for k, v in self.to_dict().items() if k not in NON_TRAINING_FIELDS}
+        data["_inputs"] = [_file_signature(self.train_file), _file_signature(self.base_model)]
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _file_signature(path: str) -> list:
+    """(name, size, mtime_ns) of a file or of every file directly inside a folder; [] if absent."""
+    root = Path(path)
+    if root.is_file():
+        files = [root]
+    elif root.is_dir():
+        files = sorted(p for p in root.iterdir() if p.is_file())
+    else:
+        return []
+    return [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+
+
+def _positive(cfg: Any, *names: str) -> None:
+    for name in names:
+        if getattr(cfg, name) <= 0:
+            raise ValueError(f"config key {name!r} must be > 0, got {getattr(cfg, name)}")
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """Check ``value`` against a simple type hint (str/int/float/bool/dict, optionally | None)."""
+    args = typing.get_args(hint)
+    origin = typing.get_origin(hint)
+    optional = origin in (typing.Union, types.UnionType) and type(None) in args
+    base = next((a for a in args if a is not type(None)), hint) if optional else hint
+    if value is None:
+        if optional:
+            return None
+        raise ValueError(f"config key {name!r} must not be null")
+    if base is bool:
+        if isinstance(value, bool):
+            return value
+    elif base is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif base is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-5" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif base is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+    elif base is dict or typing.get_origin(base) is dict:
+        if isinstance(value, dict):
+            return value
+    else:  # pragma: no cover - all fields use the types above
+        return value
+    raise ValueError(f"config key {name!r} must be {getattr(base, '__name__', base)}, got {value!r}")
+
+
+def _check_training_args(extra: dict) -> None:
+    from transformers import TrainingArguments
+
+    allowed = {f.name for f in dataclasses.fields(TrainingArguments)}
+    bad = sorted(set(extra) - allowed)
+    if bad:
+        raise ValueError(f"config key 'training_args' has unknown TrainingArguments field(s) {bad}")
+    reserved = sorted(set(extra) & (set(FIXED_TRAINER_ARGS) | {"output_dir", "save_strategy"}))
+    if reserved:
+        raise ValueError(f"config key 'training_args' may not set {reserved}: cotmask fixes them")
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply ``key=value`` strings to a config mapping; dotted keys reach nested mappings (``mask.noise``)."""
+    import yaml
+
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw) if raw.strip() else ""
+        target = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise ValueError(f"--set {key}: {part!r} is not a mapping")
+        target[parts[-1]] = value
+    return data
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Checkpoints and atomic outputs
+# ----------------------------------------------------------------------------------------------------------
+def last_complete_checkpoint(checkpoint_dir: str | os.PathLike) -> str | None:
+    """The ``checkpoint-N`` folder with the largest N whose save finished, or None.
+
+    The Trainer writes ``trainer_state.json`` last, so a folder without it (or without weights) is a save
+    interrupted half-way and is skipped.
+    """
+    root = Path(checkpoint_dir)
+    if not root.is_dir():
+        return None
+    found = []
+    for child in root.iterdir():
+        name = child.name
+        if child.is_dir() and name.startswith("checkpoint-") and name[len("checkpoint-"):].isdigit():
+            found.append((int(name[len("checkpoint-"):]), child))
+    for _, child in sorted(found, reverse=True):
+        has_state = (child / "trainer_state.json").is_file()
+        has_weights = any(child.glob("*.safetensors")) or any(child.glob("*.bin")) or any(child.glob("pytorch_model*"))
+        if has_state and has_weights:
+            return str(child)
+    return None
+
+
+def prepare_checkpoint_dir(checkpoint_dir: str, fingerprint: str, is_main: bool) -> None:
+    """Make ``checkpoint_dir``; drop checkpoints written for a different configuration (main process only)."""
+    root = Path(checkpoint_dir)
+    marker = root / CHECKPOINT_FINGERPRINT
+    if not is_main:
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    previous = None
+    if marker.is_file():
+        try:
+            previous = json.loads(marker.read_text()).get("fingerprint")
+        except json.JSONDecodeError:
+            previous = None
+    stale = [c for c in root.iterdir() if c.is_dir() and c.name.startswith("checkpoint-")]
+    if stale and previous != fingerprint:
+        log(f"{checkpoint_dir}: {len(stale)} checkpoint(s) from a different configuration; removing them")
+        for child in stale:
+            shutil.rmtree(child)
+    write_json({"fingerprint": fingerprint}, marker)
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    """Move the finished ``tmp`` folder to ``final`` (replacing an old one) with renames only."""
+    old = None
+    if final.exists():
+        old = final.parent / f".{final.name}.old-{os.getpid()}"
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Trainer plumbing shared with cotmask.tiny
+# ----------------------------------------------------------------------------------------------------------
+def _progress_to_stderr(trainer: Any) -> None:
+    """Make the Trainer's log lines go to stderr like its progress bar (they go to stdout by default)."""
+    from transformers.trainer_callback import ProgressCallback
+
+    class StderrProgressCallback(ProgressCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.is_world_process_zero and logs:
+                shown = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in logs.items() if k != "total_flos"}
+                print(str(shown), file=sys.stderr, flush=True)
+
+    if trainer.pop_callback(ProgressCallback) is not None:
+        trainer.add_callback(StderrProgressCallback())
+
+
+class _TokenCounter:
+    """Remembers the token counter at the start of this ``train()`` call (it is restored on resume)."""
+
+    def __init__(self) -> None:
+        self.start_tokens = 0
+        self.start_step = 0
+
+    def __call__(self, state: Any) -> None:
+        self.start_tokens = int(state.num_input_tokens_seen or 0)
+        self.start_step = int(state.global_step)
+
+
+def run_training(
+    *,
+    model: Any,
+    tokenizer: Any,
+    dataset: list[dict],
+    collator: MFTCollator,
+    output_dir: str,
+    checkpoint_dir: str | None,
+    fingerprint: str,
+    trainer_args: dict[str, Any],
+    metrics_name: str,
+    metrics_extra: dict[str, Any],
+    callbacks: list[Any] | None = None,
+    trainer_class: type | None = None,
+) -> dict[str, Any]:
+    """Train ``model`` on ``dataset`` with ``collator``; resume from ``checkpoint_dir``; save to ``output_dir``.
+
+    ``trainer_args`` are TrainingArguments keyword arguments (epochs, batch size, schedule, ...); this
+    function fixes the ones the contract depends on (epoch checkpoints in ``checkpoint_dir``,
+    ``dataloader_num_workers=0``, no column removal, no reporting). Returns the metrics dict that is also
+    written to ``output_dir/<metrics_name>``.
+    """
+    scratch = None
+    if checkpoint_dir is None:
+        scratch = tempfile.mkdtemp(prefix="cotmask-trainer-")
+    try:
+        return _run_training(
+            model=model, tokenizer=tokenizer, dataset=dataset, collator=collator, output_dir=output_dir,
+            checkpoint_dir=checkpoint_dir, trainer_dir=checkpoint_dir or scratch, fingerprint=fingerprint,
+            trainer_args=trainer_args, metrics_name=metrics_name, metrics_extra=metrics_extra,
+            callbacks=callbacks, trainer_class=trainer_class,
+        )
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run_training(
+    *, model, tokenizer, dataset, collator, output_dir, checkpoint_dir, trainer_dir, fingerprint, trainer_args,
+    metrics_name, metrics_extra, callbacks, trainer_class,
+) -> dict[str, Any]:
+    """The body of :func:`run_training` (``trainer_dir``: where the Trainer writes checkpoints)."""
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    args = TrainingArguments(
+        output_dir=trainer_dir,
+        save_strategy="epoch" if checkpoint_dir else "no",
+        **FIXED_TRAINER_ARGS,
+        **trainer_args,
+    )
+    resume = None
+    if checkpoint_dir:
+        with args.main_process_first(desc="checkpoint directory"):
+            prepare_checkpoint_dir(checkpoint_dir, fingerprint, args.process_index == 0)
+            resume = last_complete_checkpoint(checkpoint_dir)
+    ratio_callback = MaskRatioCallback(collator)
+    counter = _TokenCounter()
+
+    class _StartCallback(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            counter(state)
+            return control
+
+    trainer = (trainer_class or Trainer)(
+        model=model,
+        args=args,
+        data_collator=collator,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=[ratio_callback, _StartCallback(), *(callbacks or [])],
+    )
+    _progress_to_stderr(trainer)
+    if resume:
+        log(f"resuming from {resume}")
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=resume)
+    wall = time.perf_counter() - started
+    state = trainer.state
+
+    tokens = int(state.num_input_tokens_seen or 0) - counter.start_tokens
+    steps_this_run = int(state.global_step) - counter.start_step
+    max_steps = int(state.max_steps)
+    losses = [
+        {"step": int(e["step"]), "epoch": e.get("epoch"), "loss": e["loss"], "learning_rate": e.get("learning_rate")}
+        for e in state.log_history
+        if "loss" in e and "step" in e
+    ]
+    observed: dict[int, list[int]] = {}
+    for h in collator.history:
+        acc = observed.setdefault(h["step"], [0, 0])
+        acc[0] += h["noised"]
+        acc[1] += h["candidates"]
+    metrics = {
+        **metrics_extra,
+        "optimizer_steps": int(state.global_step),
+        "max_steps": max_steps,
+        "steps_this_run": steps_this_run,
+        "resumed_from": resume,
+        "train_wall_time_s": round(wall, 3),
+        "train_tokens_this_run": tokens,
+        "tokens_per_s": round(tokens / wall, 2) if wall > 0 else None,
+        "train_loss": result.training_loss if steps_this_run else None,
+        "loss_curve": losses,
+        "mask_ratio_per_step": [collator.config.ratio_at(s, max_steps) for s in range(max_steps)],
+        "observed_noise_fraction_per_step": {
+            str(s): round(n / c, 5) for s, (n, c) in sorted(observed.items()) if c
+        },
+        "world_size": int(args.world_size),
+    }
+    out = Path(output_dir)
+    tmp = out.parent / f".{out.name}.tmp"
+    if trainer.is_world_process_zero():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    trainer.accelerator.wait_for_everyone()
+    trainer.save_model(str(tmp))
+    if trainer.is_world_process_zero():
+        write_json(metrics, tmp / metrics_name)
+        _replace_dir(tmp, out)
+        log(f"wrote {out} ({state.global_step} optimizer steps, {wall:.1f} s)")
+    trainer.accelerator.wait_for_everyone()
+    return metrics
+
+
+def training_arguments(
+    *,
+    epochs: int,
+    batch_size: int,
+    accumulation: int,
+    learning_rate: float,
+    lr_warmup_ratio: float,
+    lr_scheduler: str,
+    weight_decay: float,
+    max_grad_norm: float,
+    seed: int,
+    logging_steps: int,
+    bf16: bool = False,
+    save_total_limit: int | None = None,
+    gradient_checkpointing: bool = False,
+    extra: dict | None = None,
+) -> dict[str, Any]:
+    """TrainingArguments keyword arguments from cotmask's names."""
+    args = dict(
+        num_train_epochs=epochs,
+        per_device_train_batch_size=batch_size,
+        gradient_accumulation_steps=accumulation,
+        learning_rate=learning_rate,
+        warmup_steps=lr_warmup_ratio,  # a float < 1 is a fraction of the total steps in transformers 5
+        lr_scheduler_type=lr_scheduler,
+        weight_decay=weight_decay,
+        max_grad_norm=max_grad_norm,
+        seed=seed,
+        logging_steps=logging_steps,
+        logging_first_step=True,
+        bf16=bf16,
+        save_total_limit=save_total_limit,
+        activation_checkpointing=gradient_checkpointing,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        # without a GPU, use_cpu lets a multi-process launch (torchrun/accelerate) form a gloo DDP group
+        use_cpu=not torch.cuda.is_available(),
+        ddp_find_unused_parameters=False,
+    )
+    args.update(extra or {})
+    return args
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Fine-tuning
+# ----------------------------------------------------------------------------------------------------------
+def prepare_model_and_tokenizer(base_model: str, mask: MaskingConfig, *, mask_token: str = "<mask>",
+                                pad_token: str = "[PAD]") -> tuple[Any, Any, dict[str, Any]]:
+    """Load the base model and tokenizer; add a pad token if missing and ``<mask>`` if the noise needs it.
+
+    Returns (model, tokenizer, ids) with ids = pad/mask/bos token ids and ``base_vocab_size`` (the vocabulary
+    before the additions: the range random-token noise draws from, as the official code).
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base_model)
+    model = AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.float32)
+    base_vocab = len(tokenizer)
+    pad_id = add_pad_token(model, tokenizer, pad_token) if tokenizer.pad_token is None else tokenizer.pad_token_id
+    mask_id = add_mask_token(model, tokenizer, mask_token) if mask.needs_mask_token else None
+    if tokenizer.eos_token_id is None:
+        raise ValueError(f"{base_model}: the tokenizer has no EOS token")
+    ids = {"pad_token_id": int(pad_id), "mask_token_id": mask_id, "bos_token_id": tokenizer.bos_token_id,
+           "eos_token_id": tokenizer.eos_token_id, "base_vocab_size": base_vocab}
+    return model, tokenizer, ids
+
+
+def load_training_examples(cfg: FinetuneConfig, tokenizer: Any) -> tuple[list[dict], dict[str, int]]:
+    """Read and encode ``cfg.train_file``; drop examples whose answer was truncated away entirely."""
+    from cotmask.encoding import encode_records
+    from cotmask.records import read_jsonl
+
+    records = read_jsonl(cfg.train_file)
+    if cfg.limit is not None:
+        records = records[: cfg.limit]
+    if not records:
+        raise ValueError(f"{cfg.train_file}: no training records")
+    encoded = encode_records(tokenizer, records, template=cfg.prompt_template, max_length=cfg.max_length)
+    kept = [e for e in encoded if e["prompt_length"] < len(e["input_ids"])]
+    truncated = sum(1 for e in encoded if e["input_ids"][-1] != tokenizer.eos_token_id)
+    counts = {"n_records": len(records), "n_examples": len(kept), "n_dropped_no_answer": len(encoded) - len(kept),
+              "n_truncated": truncated,
+              "answer_tokens": sum(len(e["input_ids"]) - e["prompt_length"] for e in kept)}
+    if not kept:
+        raise ValueError(f"{cfg.train_file}: every example lost its answer to max_length={cfg.max_length}")
+    return kept, counts
+
+
+def finetune(
+    cfg: FinetuneConfig, *, callbacks: list[Any] | None = None, trainer_class: type | None = None
+) -> dict[str, Any]:
+    """Fine-tune ``cfg.base_model`` on ``cfg.train_file`` (MFT if ``cfg.mask.mask_ratio > 0``, else SFT).
+
+    Writes ``cfg.output_dir`` (model, tokenizer, ``train_metrics.json``) and returns the metrics.
+    ``callbacks`` are extra TrainerCallbacks (tests use them to interrupt a run); ``trainer_class`` replaces
+    ``transformers.Trainer`` by a subclass (tests record what each training step consumed).
+    """
+    cfg.validate()
+    if not Path(cfg.train_file).is_file():
+        raise FileNotFoundError(f"{cfg.train_file}: training file not found (config key 'train_file')")
+    if not Path(cfg.base_model).exists() and (
+        cfg.base_model.startswith((".", "/", "~")) or cfg.base_model.count("/") > 1
+    ):
+        raise FileNotFoundError(f"{cfg.base_model}: base model directory not found (config key 'base_model')")
+    torch.set_num_threads(cfg.threads)
+    model, tokenizer, ids = prepare_model_and_tokenizer(
+        cfg.base_model, cfg.mask, mask_token=cfg.mask_token, pad_token=cfg.pad_token
+    )
+    examples, counts = load_training_examples(cfg, tokenizer)
+    log(f"fine-tuning {cfg.base_model} on {counts['n_examples']} examples "
+        f"(mask_ratio={cfg.mask.mask_ratio}, noise={cfg.mask.noise}, epochs={cfg.epochs})")
+    collator = MFTCollator(
+        cfg.mask,
+        pad_token_id=ids["pad_token_id"],
+        mask_token_id=ids["mask_token_id"],
+        vocab_size=ids["base_vocab_size"],
+        bos_token_id=ids["bos_token_id"],
+        seed=cfg.seed,
+    )
+    trainer_args = training_arguments(
+        epochs=cfg.epochs,
+        batch_size=cfg.per_device_batch_size,
+        accumulation=cfg.gradient_accumulation_steps,
+        learning_rate=cfg.learning_rate,
+        lr_warmup_ratio=cfg.lr_warmup_ratio,
+        lr_scheduler=cfg.lr_scheduler,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        seed=cfg.seed,
+        logging_steps=cfg.logging_steps,
+        bf16=cfg.bf16,
+        save_total_limit=cfg.save_total_limit,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        extra=cfg.training_args,
+    )
+    if cfg.mask.on_embeddings:  # dropout/NEFTune noise is applied inside the forward pass
+        trainer_class = embedding_noise_trainer_class(trainer_class)
+    return run_training(
+        model=model,
+        tokenizer=tokenizer,
+        dataset=examples,
+        collator=collator,
+        output_dir=cfg.output_dir,
+        checkpoint_dir=cfg.checkpoint_dir if cfg.save_every_epoch else None,
+        fingerprint=cfg.training_fingerprint(),
+        trainer_args=trainer_args,
+        metrics_name="train_metrics.json",
+        metrics_extra={"config": cfg.to_dict(), "data": counts, "token_ids": ids, "threads": cfg.threads},
+        callbacks=callbacks,
+        trainer_class=trainer_class,
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# CLI
+# ----------------------------------------------------------------------------------------------------------
+def _cli_train(args: argparse.Namespace) -> int:
+    cfg = FinetuneConfig.from_file(args.config, args.set)
+    metrics = finetune(cfg)
+    print(json.dumps({k: metrics[k] for k in ("optimizer_steps", "train_wall_time_s", "tokens_per_s")}))
+    return 0
+
+
+def register_cli(subparsers: Any) -> None:
+    """Add ``cotmask train --config FILE [--set key=value ...]``."""
+    parser = subparsers.add_parser("train", help="fine-tune a model with MFT or SFT (FinetuneConfig in YAML/JSON)")
+    parser.add_argument("--config", required=True, help="YAML or JSON file with FinetuneConfig keys")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key (dotted keys reach nested mappings, e.g. mask.noise=random)")
+    parser.set_defaults(func=_cli_train)

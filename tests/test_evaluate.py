@@ -1,0 +1,133 @@
+"""End-to-end evaluation (generate + score + files) on a tiny scripted model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cotmask.evaluate import evaluate
+from cotmask.records import RecordError, write_jsonl
+
+try:  # rootdir-relative import ("prepend" mode) or package import when tests/ is a package
+    from test_generation import SUCCESSOR, build_bigram_model, build_word_tokenizer
+except ImportError:  # pragma: no cover
+    from tests.test_generation import SUCCESSOR, build_bigram_model, build_word_tokenizer
+
+ITEM_FIELDS = {"id", "question", "gold", "generation", "extracted", "correct", "invalid", "metadata"}
+SUMMARY_FIELDS = {"accuracy", "n", "n_correct", "invalid_rate", "ci95", "benchmark", "scoring", "calculator",
+                  "prompt_template", "wall_time_s", "problems_per_s"}
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """The scripted model answers every question with ``<<6*7=41>>####9``."""
+    path = tmp_path_factory.mktemp("model")
+    tokenizer = build_word_tokenizer()
+    build_bigram_model(tokenizer, SUCCESSOR).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture()
+def benchmark(tmp_path):
+    records = [
+        {"id": "q1", "question": "what is six times seven?", "solution": "<<6*7=42>>42\n#### 9", "answer": "9",
+         "source": "gsm_synth", "metadata": {"template": "t01", "n_steps": 1, "split": "test"}},
+        {"id": "q2", "question": "Tom has 48 apples.", "solution": "#### 9", "answer": "9",
+         "source": "gsm_synth", "metadata": {"template": "t02", "n_steps": 2, "split": "test"}},
+        {"id": "q3", "question": "A box holds 12 eggs.", "solution": "#### 84", "answer": "84",
+         "source": "gsm_synth", "metadata": {"template": "t01", "n_steps": 3, "split": "test"}},
+    ]
+    path = tmp_path / "test.jsonl"
+    write_jsonl(records, path)
+    return path
+
+
+def _read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("calculator", [False, True])
+def test_evaluate_end_to_end(model_dir, benchmark, tmp_path, calculator):
+    summary = evaluate(model_dir, benchmark, tmp_path / "e" / "pred.jsonl", tmp_path / "e" / "sum.json",
+                       scoring="gsm8k", calculator=calculator, prompt_template="short", batch_size=2,
+                       max_new_tokens=40, n_bootstrap=200)
+    items = _read_jsonl(tmp_path / "e" / "pred.jsonl")
+    written = json.loads((tmp_path / "e" / "sum.json").read_text())
+    assert written == summary
+    assert SUMMARY_FIELDS <= set(summary)
+    assert [set(item) for item in items] == [ITEM_FIELDS] * 3
+    assert [item["id"] for item in items] == ["q1", "q2", "q3"]
+    expected_generation = "<<6*7=42>>####9" if calculator else "<<6*7=41>>####9"
+    assert [item["generation"] for item in items] == [expected_generation] * 3
+    assert [item["extracted"] for item in items] == ["9"] * 3
+    assert [item["correct"] for item in items] == [True, True, False]
+    assert items[2]["gold"] == "84"
+    assert items[0]["metadata"] == {"template": "t01", "n_steps": 1, "split": "test"}
+    assert (summary["n"], summary["n_correct"], summary["invalid_rate"]) == (3, 2, 0.0)
+    assert summary["accuracy"] == pytest.approx(2 / 3)
+    assert summary["calculator"] is calculator
+    assert summary["scoring"] == "gsm8k" and summary["prompt_template"] == "short"
+    assert summary["benchmark"] == str(benchmark)
+    assert summary["ci95"][0] <= summary["accuracy"] <= summary["ci95"][1]
+
+
+def test_evaluate_limit_and_cli(model_dir, benchmark, tmp_path, monkeypatch, capsys):
+    import cotmask.cli
+
+    monkeypatch.setattr(cotmask.cli, "COMMAND_MODULES", ("cotmask.evaluate", "cotmask.scoring"))
+    code = cotmask.cli.main([
+        "evaluate", "--model", str(model_dir), "--benchmark", str(benchmark), "--predictions",
+        str(tmp_path / "p.jsonl"), "--summary", str(tmp_path / "s.json"), "--prompt-template", "short",
+        "--calculator", "--limit", "2", "--max-new-tokens", "30", "--n-bootstrap", "100",
+    ])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 2
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert (summary["n"], summary["n_correct"], summary["limit"], summary["calculator"]) == (2, 2, 2, True)
+    # The per-item file can be re-scored without a model.
+    code = cotmask.cli.main(["score", "--benchmark", "gsm8k", "--predictions", str(tmp_path / "p.jsonl"),
+                             "--out", str(tmp_path / "rescored.json")])
+    assert code == 0
+    assert json.loads((tmp_path / "rescored.json").read_text())["n_correct"] == 2
+
+
+def test_evaluate_rejects_bad_input_before_loading(model_dir, benchmark, tmp_path):
+    out = (tmp_path / "p.jsonl", tmp_path / "s.json")
+    with pytest.raises(ValueError, match="unknown prompt template"):
+        evaluate(model_dir, benchmark, *out, prompt_template="nope")
+    with pytest.raises(ValueError, match="unknown scoring"):
+        evaluate(model_dir, benchmark, *out, scoring="bleu")
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        evaluate(tmp_path / "no-model", benchmark, *out)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(benchmark.read_text() + '{"id": "q9", "question": "x"}\n', encoding="utf-8")
+    with pytest.raises(RecordError, match=r"bad\.jsonl:4: field 'solution' is missing"):
+        evaluate(model_dir, bad, *out)
+    assert not out[0].exists() and not out[1].exists()
+
+
+def test_evaluate_project_tiny_model(tiny_model_dir, tmp_path):
+    """The project's own tiny base model (cotmask.tiny, via the conftest fixture) loads and evaluates;
+    every annotation written in calculator mode carries the calculator's result."""
+    import re
+
+    from cotmask.calculator import calculate
+
+    records = [
+        {"id": f"t{i}", "question": f"Tom had {a} pens and bought {b} more. How many pens does Tom have now?",
+         "solution": f"<<{a}+{b}={a + b}>>\n#### {a + b}", "answer": str(a + b), "source": "tiny_test",
+         "metadata": {"template": "t00", "n_steps": 1}}
+        for i, (a, b) in enumerate([(12, 30), (5, 7), (40, 2)])
+    ]
+    write_jsonl(records, tmp_path / "b.jsonl")
+    summary = evaluate(tiny_model_dir, tmp_path / "b.jsonl", tmp_path / "p.jsonl", tmp_path / "s.json",
+                       calculator=True, prompt_template="short", max_new_tokens=24, batch_size=2, n_bootstrap=50)
+    items = _read_jsonl(tmp_path / "p.jsonl")
+    assert summary["n"] == 3 and len(items) == 3
+    assert summary["n_correct"] == sum(item["correct"] for item in items)
+    for item in items:
+        for expression, written in re.findall(r"<<([^<>=\n]*)=([^<>]*)>>", item["generation"]):
+            if calculate(expression) is not None:
+                assert written == calculate(expression)

@@ -1,0 +1,236 @@
+"""Batched, calculator-assisted generation on tiny models built here (no hub downloads)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from cotmask.generation import answer_end, forced_token_ids, generate, load_model
+
+CORPUS = [
+    "Question: Tom has 48 apples and gives half away. How many are left?\n"
+    "Answer: Half is <<48/2=24>>24 apples.\n#### 24",
+    "Question: what is six times seven?\nAnswer:<<6*7=42>>####9\nThe answer is: 18 \\boxed{3}",
+    "Question: Ann buys 3 pens at $5 each and 2 books. What does she pay?\nAnswer: Pens cost <<3*5=15>>15.\n#### 15",
+    "Question: A box holds 12 eggs. How many eggs are in 7 boxes?\nAnswer: <<12*7=84>>84 eggs.\n#### 84",
+    "0 1 2 3 4 5 6 7 8 9 + - ( ) , %",
+]
+
+
+def build_word_tokenizer(corpus: list[str] = CORPUS) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer whose decode reproduces the text: digits, ``<<``, ``>>``, ``####``, newline
+    and punctuation are single tokens; spaces travel as a ``▁`` marker."""
+    tokenizer = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(r"<<|>>|####|\n|[=*/+\-:?.,$(){}\\%]"), behavior="isolated"),
+        pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="never", split=True),
+        pre_tokenizers.Digits(individual_digits=True),
+    ])
+    tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="never")
+    tokenizer.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["<pad>", "<s>", "</s>", "<unk>"]))
+    bos = tokenizer.token_to_id("<s>")
+    tokenizer.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", bos)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
+    )
+
+
+def build_random_model(tokenizer, seed: int = 0, hidden: int = 32, layers: int = 2) -> LlamaForCausalLM:
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, initializer_range=0.2,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+def build_bigram_model(tokenizer, successor: dict[str, str]) -> LlamaForCausalLM:
+    """A Llama whose greedy next token depends only on the current token: ``successor[token]``
+    (EOS for tokens not listed). Attention and MLP outputs are zeroed, so the residual stream is the
+    one-hot token embedding and the LM head reads the table."""
+    vocab = len(tokenizer)
+    hidden = 8 * math.ceil(vocab / 8)
+    config = LlamaConfig(
+        vocab_size=vocab, hidden_size=hidden, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=2, max_position_embeddings=512, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False,
+    )
+    model = LlamaForCausalLM(config).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.zero_()
+        model.model.norm.weight.fill_(1.0)
+        model.model.embed_tokens.weight[:, :vocab].copy_(torch.eye(vocab))
+        head = torch.zeros(vocab, hidden)
+        ids = tokenizer.convert_tokens_to_ids
+        for token in range(vocab):
+            head[tokenizer.eos_token_id, token] = 1.0
+        for current, following in successor.items():
+            head[tokenizer.eos_token_id, ids(current)] = 0.0
+            head[ids(following), ids(current)] = 5.0
+        model.lm_head.weight.copy_(head)
+    return model
+
+
+# "Answer:" -> "<<6*7=41>>####9\nQuestion:" -> loops: the model's own arithmetic is wrong (41).
+SCRIPT = ["Answer", ":", "<<", "6", "*", "7", "=", "4", "1", ">>", "####", "9", "\n", "Question", ":"]
+SUCCESSOR = {current: following for current, following in zip(SCRIPT, SCRIPT[1:])}
+SUCCESSOR[":"] = "<<"
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return build_word_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def bigram(tokenizer):
+    return build_bigram_model(tokenizer, SUCCESSOR)
+
+
+def test_tokenizer_round_trips(tokenizer):
+    for text in CORPUS[:4]:
+        assert tokenizer.decode(tokenizer(text)["input_ids"], skip_special_tokens=True) == text
+
+
+def test_bigram_model_follows_its_script(tokenizer, bigram):
+    out = generate(bigram, tokenizer, ["Question: what is six times seven?\nAnswer:"], max_new_tokens=8,
+                   stop_at_answer=False)
+    assert out == ["<<6*7=41>>"]
+
+
+def test_calculator_forces_exact_result(tokenizer, bigram):
+    prompt = "Question: what is six times seven?\nAnswer:"
+    plain = generate(bigram, tokenizer, [prompt], max_new_tokens=30, calculator=False)
+    calc = generate(bigram, tokenizer, [prompt], max_new_tokens=30, calculator=True)
+    assert plain == ["<<6*7=41>>####9"]
+    assert calc == ["<<6*7=42>>####9"]
+    # Per-row forcing inside a left-padded batch of prompts of different lengths.
+    batch = [prompt, "Answer:", "Question: Tom has 48 apples and gives half away. How many are left?\nAnswer:"]
+    assert generate(bigram, tokenizer, batch, max_new_tokens=30, calculator=True, batch_size=3) == [
+        "<<6*7=42>>####9"] * 3
+
+
+def test_calculator_repeats_for_every_annotation(tokenizer, bigram):
+    (out,) = generate(bigram, tokenizer, ["Answer:"], max_new_tokens=40, calculator=True, stop_at_answer=False)
+    assert out.count("<<6*7=42>>") >= 3
+    assert "41" not in out
+
+
+def test_stop_at_answer_line(tokenizer, bigram):
+    prompt = "Question: what is six times seven?\nAnswer:"
+    stopped = generate(bigram, tokenizer, [prompt], max_new_tokens=60)
+    running = generate(bigram, tokenizer, [prompt], max_new_tokens=60, stop_at_answer=False)
+    assert stopped == ["<<6*7=41>>####9"]
+    assert running[0].startswith("<<6*7=41>>####9\nQuestion:<<6*7=41>>")
+    assert len(running[0]) > 2 * len(stopped[0])
+
+
+def test_answer_end_positions():
+    assert answer_end("a\n#### 18\nQuestion") == len("a\n#### 18")
+    assert answer_end("#### 18") is None  # line not complete yet
+    assert answer_end("so The answer is: 5\nmore") == len("so The answer is: 5")
+    assert answer_end("x $\\boxed{\\frac{1}{2}}$.\nnext") == len("x $\\boxed{\\frac{1}{2}}$.")
+    assert answer_end("x $\\boxed{\\frac{1}{2}$.\nnext") is None  # unbalanced
+    assert answer_end("no answer\nhere\n") is None
+
+
+def test_batched_left_padded_equals_one_by_one(tokenizer):
+    model = build_random_model(tokenizer)
+    prompts = [
+        "Question: Tom has 48 apples and gives half away. How many are left?\nAnswer:",
+        "Question: what is six times seven?\nAnswer:",
+        "Question: A box holds 12 eggs.\nAnswer:",
+        "Question: Ann buys 3 pens at $5 each and 2 books. What does she pay?\nAnswer:",
+        "Answer:",
+    ]
+    single = [generate(model, tokenizer, [prompt], max_new_tokens=24, batch_size=1)[0] for prompt in prompts]
+    batched = generate(model, tokenizer, prompts, max_new_tokens=24, batch_size=4)
+    assert batched == single
+    assert len(set(single)) > 1  # the prompts matter
+
+
+def test_batched_greedy_matches_unpadded_hf_generate(tokenizer):
+    model = build_random_model(tokenizer, seed=1)
+    prompts = ["Question: what is six times seven?\nAnswer:", "Answer:"]
+    ours = generate(model, tokenizer, prompts, max_new_tokens=16, batch_size=2, stop_at_answer=False)
+    for prompt, text in zip(prompts, ours):
+        ids = tokenizer(prompt, return_tensors="pt")
+        with torch.no_grad():
+            reference = model.generate(**ids, max_new_tokens=16, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        new = reference[0, ids["input_ids"].shape[1]:].tolist()
+        if tokenizer.eos_token_id in new:
+            new = new[: new.index(tokenizer.eos_token_id)]
+        assert tokenizer.decode(new, skip_special_tokens=True).strip() == text
+
+
+def test_sampling_is_deterministic_for_a_seed(tokenizer):
+    model = build_random_model(tokenizer, seed=2)
+    prompts = ["Question: what is six times seven?\nAnswer:", "Answer:", "Question: A box holds 12 eggs.\nAnswer:"]
+    kwargs = dict(max_new_tokens=20, do_sample=True, temperature=1.0, batch_size=2)
+    first = generate(model, tokenizer, prompts, seed=7, **kwargs)
+    torch.manual_seed(123)  # the global RNG state must not matter
+    second = generate(model, tokenizer, prompts, seed=7, **kwargs)
+    other = generate(model, tokenizer, prompts, seed=8, **kwargs)
+    greedy = generate(model, tokenizer, prompts, max_new_tokens=20, batch_size=2)
+    assert first == second
+    assert other != first
+    assert first != greedy
+
+
+def test_forced_ids_join_sentencepiece_style_tokenizer():
+    """With a dummy-prefix (SentencePiece-like) tokenizer, the forced result must not start a new word."""
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=False),
+        pre_tokenizers.Digits(individual_digits=True),
+    ])
+    tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
+    trainer = trainers.BpeTrainer(vocab_size=120, special_tokens=["<unk>", "<s>", "</s>"])
+    tokenizer.train_from_iterator(CORPUS * 5, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    naive = fast.encode("24>>", add_special_tokens=False)
+    assert fast.convert_ids_to_tokens(naive)[0].startswith("▁")  # the pitfall exists for this tokenizer
+    for expression, result in [("48/2", "24"), ("3*5", "15"), ("10/4", "2.5"), ("1-3", "-2")]:
+        context = f"Half is <<{expression}="
+        ids = fast.encode(context, add_special_tokens=False) + forced_token_ids(fast, expression, result)
+        assert fast.decode(ids) == f"{context}{result}>>"
+
+
+def test_load_model_sets_left_padding(tmp_path, tokenizer):
+    model = build_random_model(tokenizer, seed=3)
+    model.save_pretrained(tmp_path / "m")
+    tokenizer.save_pretrained(tmp_path / "m")
+    loaded, loaded_tokenizer = load_model(tmp_path / "m", threads=1)
+    assert loaded_tokenizer.padding_side == "left"
+    assert not loaded.training
+    prompts = ["Answer:", "Question: what is six times seven?\nAnswer:"]
+    assert generate(loaded, loaded_tokenizer, prompts, max_new_tokens=10) == generate(
+        model, tokenizer, prompts, max_new_tokens=10
+    )
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        load_model(tmp_path / "missing")
+
+
+def test_project_tokenizer_calculator_join_and_flags(tiny_tokenizer_dir):
+    """With the embedded default's own tokenizer (cotmask.tiny): forced results join, '=' and newline tokens
+    are recognised."""
+    from transformers import AutoTokenizer
+
+    from cotmask.generation import _token_flags
+
+    project = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    for expression, result in [("12+30", "42"), ("42-7", "35"), ("3/4", "0.75")]:
+        context = f"Tom had {expression} = <<{expression}="
+        ids = project.encode(context, add_special_tokens=False) + forced_token_ids(project, expression, result)
+        assert project.decode(ids) == f"{context}{result}>>"
+    ends_with_equals, has_newline = _token_flags(project, len(project))
+    assert ends_with_equals[project.convert_tokens_to_ids("=")]
+    assert has_newline[project.encode("\n", add_special_tokens=False)[0]]
+    assert sum(ends_with_equals) >= 1 and sum(has_newline) >= 1

@@ -1,0 +1,324 @@
+"""Answer extraction, equivalence, scoring and the ``cotmask score`` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cotmask.records import RecordError
+from cotmask.scoring import (
+    extract_answer,
+    gold_answer,
+    math_equal,
+    numeric_equal,
+    parse_number,
+    score_file,
+    score_item,
+    score_records,
+)
+
+GSM8K_EXTRACTION = [
+    ("Natalia sold 48/2 = <<48/2=24>>24 clips.\n#### 72", "72"),
+    ("#### 1,234", "1234"),
+    ("#### 1,234.50", "1234.50"),
+    ("#### $1,234", "1234"),
+    ("#### $18.", "18"),
+    ("#### 18.", "18"),
+    ("#### -5", "-5"),
+    ("#### -$5", "-5"),
+    ("#### - 5", "-5"),
+    ("#### 0.25", "0.25"),
+    ("#### .5", ".5"),
+    ("#### 18 apples", "18"),
+    ("#### 18 dollars.", "18"),
+    ("####18", "18"),
+    ("#### 3/4", "3/4"),
+    ("#### 18\nQuestion: next\n#### 99", "18"),  # the first answer line counts
+    ("#### \u22127", "-7"),
+    ("#### 1,000,000", "1000000"),
+    ("no answer here", None),
+    ("#### ", None),
+    ("#### about 18", None),
+    ("The answer is: 18", None),
+    ("", None),
+]
+
+METAMATH_EXTRACTION = [
+    ("Step.\nThe answer is: 18", "18"),
+    ("The answer is 18.", "18"),
+    ("The answer is: $\\frac{1}{2}$", "\\frac{1}{2}"),
+    ("the answer is: 7 apples.", "7 apples"),
+    ("The answer is: 5\nThe answer is: 6", "6"),  # the last one counts
+    ("The answer is: 18\nQuestion: something else", "18"),
+    ("The answer is: 3.5.", "3.5"),
+    ("The answer is:", None),
+    ("#### 18", None),
+]
+
+BOXED_EXTRACTION = [
+    ("so $\\boxed{\\frac{3}{4}}$.", "\\frac{3}{4}"),
+    ("\\boxed{x=2}", "x=2"),
+    ("\\boxed{\\frac{\\sqrt{3}}{2}}", "\\frac{\\sqrt{3}}{2}"),
+    ("\\boxed{\\{1,2\\}}", "\\{1,2\\}"),
+    ("first \\boxed{1} then \\boxed{2}", "2"),
+    ("\\fbox{7}", "7"),
+    ("\\boxed 5.", "5"),
+    ("\\boxed{ 12 }", "12"),
+    ("\\boxed{\\frac{1}{2}", None),  # unbalanced: the generation was cut off
+    ("\\boxed{}", None),
+    ("no box", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), GSM8K_EXTRACTION)
+def test_extract_gsm8k(text, expected):
+    assert extract_answer(text, "gsm8k") == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), METAMATH_EXTRACTION)
+def test_extract_metamath(text, expected):
+    assert extract_answer(text, "metamath") == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), BOXED_EXTRACTION)
+def test_extract_boxed(text, expected):
+    assert extract_answer(text, "boxed") == expected
+
+
+def test_extract_auto_order():
+    assert extract_answer("#### 5\nThe answer is: 6 \\boxed{7}", "auto") == "5"
+    assert extract_answer("The answer is: 6 \\boxed{7}", "auto") == "6 \\boxed{7}"
+    assert extract_answer("so \\boxed{7}", "auto") == "7"
+    assert extract_answer("nothing", "auto") is None
+    with pytest.raises(ValueError, match="unknown extraction style"):
+        extract_answer("x", "nope")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("18", 18.0), ("-$5.", -5.0), ("1,234.50", 1234.5), ("3/4", 0.75), ("\\frac{3}{4}", 0.75),
+     ("\\dfrac{-1}{4}", -0.25), ("18 apples", 18.0), ("50\\%", 50.0), ("abc", None), (None, None), (7, 7.0)],
+)
+def test_parse_number(text, value):
+    assert parse_number(text) == value
+
+
+def test_parse_number_strict_refuses_expressions():
+    assert parse_number("18 apples", strict=True) == 18.0
+    assert parse_number("5\\sqrt{2}", strict=True) is None
+    assert parse_number("x = 5", strict=True) is None
+
+
+def test_numeric_equal():
+    assert numeric_equal("1234.50", "1,234.5")
+    assert numeric_equal("18", 18)
+    assert numeric_equal("0.33333", "1/3", tol=1e-4)
+    assert not numeric_equal("0.333", "1/3")
+    assert not numeric_equal("-5", "5")
+    assert not numeric_equal(None, "5")
+    assert not numeric_equal("five", "5")
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold", "equal"),
+    [
+        ("\\frac{3}{4}", "0.75", True),
+        ("3/4", "\\frac{3}{4}", True),
+        ("0.75", "\\frac34", True),
+        ("\\dfrac{1}{2}", "\\frac{1}{2}", True),
+        ("x=2", "2", True),
+        ("\\frac{\\sqrt{2}}{2}", "\\frac{1}{\\sqrt{2}}", True),
+        ("\\text{(B)}", "B", True),
+        ("10\\%", "10", True),
+        ("1,234", "1234", True),
+        ("\\$18", "18", True),
+        ("\\frac{3}{5}", "\\frac{3}{4}", False),
+        ("5\\sqrt{2}", "5", False),
+        ("-2", "2", False),
+        ("", "2", False),
+        (None, "2", False),
+    ],
+)
+def test_math_equal(pred, gold, equal):
+    assert math_equal(pred, gold) is equal
+
+
+@pytest.mark.parametrize(
+    ("reference", "scoring", "gold"),
+    [
+        ("Half is <<48/2=24>>24.\n#### 1,234", "gsm8k", "1234"),
+        ("72", "gsm8k", "72"),
+        (" 72 ", "gsm8k", "72"),
+        ("So the area is $\\boxed{\\frac{3}{4}}$.", "math", "\\frac{3}{4}"),
+        ("Thus x = 2.\nThe answer is: 2", "metamath", "2"),
+        ("\\frac{1}{2}", "math", "\\frac{1}{2}"),
+        (18, "gsm8k", "18"),
+    ],
+)
+def test_gold_answer(reference, scoring, gold):
+    assert gold_answer(reference, scoring) == gold
+
+
+def test_score_item_gsm8k():
+    assert score_item("blah\n#### 1,234.50", "1234.5", "gsm8k") == {
+        "extracted": "1234.50", "gold": "1234.5", "correct": True, "invalid": False}
+    assert score_item("blah\n#### 17", "x\n#### 18", "gsm8k")["correct"] is False
+    # MetaMath-style generations are scored too (fallback extraction).
+    assert score_item("So 18 in total.\nThe answer is: 18", "18", "gsm8k") == {
+        "extracted": "18", "gold": "18", "correct": True, "invalid": False}
+    assert score_item("The answer is: $18.", "18", "gsm8k")["correct"] is True
+    missing = score_item("I do not know", "18", "gsm8k")
+    assert missing == {"extracted": None, "gold": "18", "correct": False, "invalid": True}
+    assert score_item("The answer is: many", "18", "gsm8k")["invalid"] is True
+    assert score_item("#### -3", "-3", "gsm8k")["correct"] is True
+
+
+def test_score_item_metamath_and_math():
+    assert score_item("The answer is: 18 apples", "18", "metamath")["correct"] is True
+    assert score_item("The answer is: \\frac{1}{2}", "0.5", "metamath")["correct"] is True
+    assert score_item("#### 18", "18", "metamath")["invalid"] is True
+    assert score_item("so $\\boxed{\\frac{3}{4}}$", "$\\boxed{0.75}$", "math")["correct"] is True
+    assert score_item("so $\\boxed{x=2}$", "2", "math")["correct"] is True
+    assert score_item("so $\\boxed{3}$", "2", "math") == {"extracted": "3", "gold": "2", "correct": False,
+                                                          "invalid": False}
+    # A MetaMath MATH answer: "The answer is" after the box wins.
+    assert score_item("\\boxed{2} hmm.\nThe answer is: 3", "3", "math")["extracted"] == "3"
+    assert score_item("no answer", "3", "math")["invalid"] is True
+    assert score_item("\\boxed{5}", "5", "auto")["correct"] is True
+    with pytest.raises(ValueError, match="unknown scoring"):
+        score_item("x", "1", "bleu")
+
+
+def test_score_records_keeps_ids():
+    items = score_records(
+        [{"id": "a", "prediction": "#### 1", "answer": "1"}, {"prediction": "#### 2", "answer": "3"}], "gsm8k"
+    )
+    assert [item.get("id") for item in items] == ["a", None]
+    assert [item["correct"] for item in items] == [True, False]
+
+
+def _write_predictions(path: Path) -> None:
+    rows = [
+        {"id": "p1", "prediction": "Half is <<48/2=24>>24.\n#### 24", "answer": "24"},
+        {"id": "p2", "prediction": "So 1,000 + 234.5.\n#### 1,234.50", "answer": "x <<1+1=2>>2\n#### 1,234.5"},
+        {"id": "p3", "prediction": "The answer is: 18", "answer": "18"},
+        {"id": "p4", "prediction": "#### 7", "answer": 8},
+        {"id": "p5", "prediction": "I give up", "answer": "3"},
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows) + "\n", encoding="utf-8")
+
+
+def test_score_file_writes_summary_and_items(tmp_path):
+    predictions = tmp_path / "pred.jsonl"
+    _write_predictions(predictions)
+    summary = score_file(predictions, tmp_path / "out" / "summary.json", "gsm8k", items_out=tmp_path / "items.jsonl")
+    written = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert written == summary
+    assert (summary["n"], summary["n_correct"]) == (5, 3)
+    assert summary["accuracy"] == pytest.approx(0.6)
+    assert summary["invalid_rate"] == pytest.approx(0.2)
+    low, high = summary["ci95"]
+    assert 0.0 <= low <= 0.6 <= high <= 1.0
+    items = [json.loads(line) for line in (tmp_path / "items.jsonl").read_text().splitlines()]
+    assert [item["id"] for item in items] == ["p1", "p2", "p3", "p4", "p5"]
+    assert [item["correct"] for item in items] == [True, True, True, False, False]
+    assert items[1]["gold"] == "1234.5"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"prediction": "#### 1"}', r"bad\.jsonl:2: field 'answer' is missing"),
+        ('{"answer": "1"}', r"bad\.jsonl:2: field 'prediction' is missing"),
+        ('{"prediction": 5, "answer": "1"}', r"bad\.jsonl:2: field 'prediction' must be a string"),
+        ('{"prediction": "x", "answer": ""}', r"bad\.jsonl:2: field 'answer' must be"),
+        ('{"prediction": "x", "answer": 1', r"bad\.jsonl:2: invalid JSON"),
+        ('[1, 2]', r"bad\.jsonl:2: expected a JSON object"),
+    ],
+)
+def test_score_file_bad_lines_name_file_and_line(tmp_path, line, message):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prediction": "#### 1", "answer": "1"}\n' + line + "\n", encoding="utf-8")
+    with pytest.raises(RecordError, match=message):
+        score_file(bad, tmp_path / "s.json", "gsm8k")
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_score_file_empty_and_missing(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n", encoding="utf-8")
+    with pytest.raises(RecordError, match="no predictions"):
+        score_file(empty, tmp_path / "s.json", "gsm8k")
+    with pytest.raises(FileNotFoundError, match="nope.jsonl"):
+        score_file(tmp_path / "nope.jsonl", tmp_path / "s.json", "gsm8k")
+
+
+def test_score_cli_in_process(tmp_path, monkeypatch, capsys):
+    import cotmask.cli
+
+    # Only this module's subcommand: the other command modules may not exist in every checkout.
+    monkeypatch.setattr(cotmask.cli, "COMMAND_MODULES", ("cotmask.scoring",))
+    predictions = tmp_path / "pred.jsonl"
+    _write_predictions(predictions)
+    code = cotmask.cli.main(["score", "--benchmark", "gsm8k", "--predictions", str(predictions),
+                             "--out", str(tmp_path / "s.json"), "--items", str(tmp_path / "i.jsonl")])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["n_correct"] == 3
+    assert json.loads((tmp_path / "s.json").read_text())["accuracy"] == pytest.approx(0.6)
+    assert len((tmp_path / "i.jsonl").read_text().splitlines()) == 5
+
+
+SUBPROCESS_SCRIPT = """
+import sys
+import cotmask.cli
+cotmask.cli.COMMAND_MODULES = ("cotmask.scoring", "cotmask.evaluate")
+code = cotmask.cli.main(sys.argv[1:])
+heavy = sorted(name for name in ("torch", "transformers", "math_verify") if name in sys.modules)
+print("HEAVY:" + ",".join(heavy))
+sys.exit(code)
+"""
+
+
+def test_score_cli_subprocess_is_light(tmp_path):
+    """``score`` (with the evaluate module registered too) runs without importing torch or transformers."""
+    predictions = tmp_path / "pred.jsonl"
+    _write_predictions(predictions)
+    args = ["score", "--benchmark", "gsm8k", "--predictions", str(predictions), "--out", str(tmp_path / "s.json")]
+    result = subprocess.run([sys.executable, "-c", SUBPROCESS_SCRIPT, *args], capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY:\n" in result.stdout  # nothing heavy was imported
+    assert json.loads((tmp_path / "s.json").read_text())["n_correct"] == 3
+
+
+@pytest.mark.slow  # the full CLI imports every command module (torch, transformers): ~10-20 s on 2 shared cores
+def test_score_cli_console_script(tmp_path):
+    """The installed ``cotmask`` entry point, as the workflow calls it."""
+    import shutil
+
+    import cotmask.cli
+
+    executable = shutil.which("cotmask") or str(Path(sys.executable).parent / "cotmask")
+    if not Path(executable).exists():
+        pytest.skip("cotmask console script not installed")
+    missing = []
+    for name in cotmask.cli.COMMAND_MODULES:
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        pytest.skip(f"CLI command modules not present yet: {missing}")
+    predictions = tmp_path / "pred.jsonl"
+    _write_predictions(predictions)
+    result = subprocess.run(
+        [executable, "score", "--benchmark", "gsm8k", "--predictions", str(predictions), "--out",
+         str(tmp_path / "s.json")], capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "s.json").read_text())["n_correct"] == 3

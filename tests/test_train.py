@@ -1,0 +1,289 @@
+"""Fine-tuning: config validation, encoding boundary, warm-up under gradient accumulation, save/reload, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+
+from cotmask.encoding import encode_example, encode_records, split_tokens
+from cotmask.prompts import format_prompt
+from cotmask.records import read_jsonl
+from cotmask.train import (
+    FinetuneConfig,
+    apply_overrides,
+    finetune,
+    last_complete_checkpoint,
+    prepare_checkpoint_dir,
+)
+
+
+def _cfg(model_dir: str, train_file: str, tmp_path: Path, name: str, **overrides) -> FinetuneConfig:
+    data = dict(
+        base_model=model_dir, train_file=train_file, output_dir=str(tmp_path / name / "model"),
+        checkpoint_dir=str(tmp_path / name / "checkpoints"), prompt_template="short", max_length=96,
+        learning_rate=2e-3, epochs=2, per_device_batch_size=8, gradient_accumulation_steps=1, lr_warmup_ratio=0.1,
+        logging_steps=1, seed=5, limit=32,
+    )
+    data.update(overrides)
+    return FinetuneConfig.from_dict(data)
+
+
+# -- configuration --------------------------------------------------------------------------------------
+def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
+    base = dict(base_model="m", train_file="t.jsonl", output_dir=str(tmp_path / "out"))
+    with pytest.raises(ValueError, match="lerning_rate"):
+        FinetuneConfig.from_dict({**base, "lerning_rate": 1e-5})
+    with pytest.raises(ValueError, match="'epochs'"):
+        FinetuneConfig.from_dict({**base, "epochs": 0})
+    with pytest.raises(ValueError, match="'learning_rate'"):
+        FinetuneConfig.from_dict({**base, "learning_rate": "fast"})
+    with pytest.raises(ValueError, match="noise"):
+        FinetuneConfig.from_dict({**base, "noise": "blur"})
+    with pytest.raises(ValueError, match="prompt_template"):
+        FinetuneConfig.from_dict({**base, "prompt_template": "chat"})
+    with pytest.raises(ValueError, match="checkpoint_dir"):
+        FinetuneConfig.from_dict({**base, "checkpoint_dir": str(tmp_path / "out" / "ckpt")})
+    with pytest.raises(ValueError, match="missing"):
+        FinetuneConfig.from_dict({"base_model": "m"})
+    with pytest.raises(ValueError, match="both"):
+        FinetuneConfig.from_dict({**base, "mask_ratio": 0.2, "mask": {"mask_ratio": 0.4}})
+    with pytest.raises(ValueError, match="no_such_arg"):
+        FinetuneConfig.from_dict({**base, "training_args": {"no_such_arg": 1}})
+
+
+def test_config_flat_nested_file_and_overrides(tmp_path):
+    base = dict(base_model="m", train_file="t.jsonl", output_dir=str(tmp_path / "out"))
+    flat = FinetuneConfig.from_dict({**base, "mask_ratio": 0.4, "noise": "random", "mask_warmup_ratio": 0.66})
+    nested = FinetuneConfig.from_dict({**base, "mask": {"mask_ratio": 0.4, "noise": "random", "warmup_ratio": 0.66}})
+    assert flat.to_dict() == nested.to_dict()
+    assert flat.checkpoint_dir == str(tmp_path / "out.checkpoints")
+    assert flat.mask.needs_mask_token is False
+    path = tmp_path / "cfg.yaml"
+    path.write_text("base_model: m\ntrain_file: t.jsonl\noutput_dir: o\nmask:\n  mask_ratio: 0.2\n")
+    cfg = FinetuneConfig.from_file(path, ["mask.noise=random", "epochs=10", "learning_rate=1e-5"])
+    assert (cfg.mask.noise, cfg.mask.mask_ratio, cfg.epochs, cfg.learning_rate) == ("random", 0.2, 10, 1e-5)
+    path.write_text("base_model: m\ntrain_file: t.jsonl\noutput_dir: o\nbatch: 3\n")
+    with pytest.raises(ValueError, match=r"cfg\.yaml.*batch"):
+        FinetuneConfig.from_file(path)
+    with pytest.raises(ValueError, match="key=value"):
+        apply_overrides({}, ["epochs"])
+
+
+def test_stale_checkpoints_are_dropped_and_incomplete_ones_skipped(tmp_path):
+    root = tmp_path / "ckpt"
+    prepare_checkpoint_dir(str(root), "aaa", True)
+    for step, complete in ((4, True), (8, False)):
+        folder = root / f"checkpoint-{step}"
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"x")
+        if complete:
+            (folder / "trainer_state.json").write_text("{}")
+    assert last_complete_checkpoint(root) == str(root / "checkpoint-4")
+    prepare_checkpoint_dir(str(root), "aaa", True)
+    assert (root / "checkpoint-4").exists()
+    prepare_checkpoint_dir(str(root), "bbb", True)
+    assert last_complete_checkpoint(root) is None and not (root / "checkpoint-4").exists()
+
+
+# -- encoding ----------------------------------------------------------------------------------------------
+def test_encoding_boundary_bos_eos_truncation(tiny_model_dir, tiny_records_file):
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    question, solution = "Tom had 3 pens and 4 cards.", "Tom has 3+4 = <<3+4=7>>7 things.\n#### 7"
+    enc = encode_example(tok, question, solution, template="short", max_length=200)
+    ids, plen = enc["input_ids"], enc["prompt_length"]
+    assert ids[0] == tok.bos_token_id and ids[-1] == tok.eos_token_id
+    prompt_ids = tok(format_prompt(question, "short"), add_special_tokens=False)["input_ids"]
+    assert ids[1:plen] == prompt_ids, "training prompt must equal the prompt tokenized alone (generation)"
+    assert tok.decode(ids[plen:-1]) == " " + solution
+    short = encode_example(tok, question, solution, template="short", max_length=plen + 3)
+    assert short["input_ids"] == ids[: plen + 3] and short["prompt_length"] == plen
+    cut = encode_example(tok, question, solution, template="short", max_length=plen - 2)
+    assert cut["prompt_length"] == len(cut["input_ids"]) == plen - 2
+    records = read_jsonl(tiny_records_file)[:3]
+    encoded = encode_records(tok, records, template="alpaca", max_length=512)
+    assert [e["id"] for e in encoded] == [r["id"] for r in records]
+
+
+class _MergingTokenizer:
+    """A toy tokenizer whose tokens can straddle the prompt/answer boundary (merges ':' with ' 1')."""
+
+    def __call__(self, text, add_special_tokens=False, return_offsets_mapping=False):
+        pieces, offsets, i = [], [], 0
+        while i < len(text):
+            step = 3 if text.startswith(": 1", i) else 1
+            pieces.append(text[i : i + step])
+            offsets.append((i, i + step))
+            i += step
+        out = {"input_ids": [ord(p[0]) * 10 + len(p) for p in pieces]}
+        if return_offsets_mapping:
+            out["offset_mapping"] = offsets
+        return out
+
+
+def test_boundary_falls_back_to_offsets_when_tokens_merge_across_it():
+    ids, n_prompt = split_tokens(_MergingTokenizer(), "Answer:", " 12")
+    assert len(ids) == len("Answer") + 2  # 'A','n','s','w','e','r', ': 1', '2'
+    assert n_prompt == len("Answer") + 1  # the straddling token starts in the prompt
+
+
+# -- training ----------------------------------------------------------------------------------------------
+def test_warmup_follows_optimizer_steps_under_gradient_accumulation(tiny_model_dir, tiny_records_file, tmp_path):
+    consumed: list[tuple[int, int]] = []
+
+    class RecordingTrainer(transformers.Trainer):
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            mask_id = self.processing_class.convert_tokens_to_ids("<mask>")
+            consumed.append((self.state.global_step, int((inputs["input_ids"] == mask_id).sum())))
+            return super().training_step(model, inputs, num_items_in_batch)
+
+    # 32 examples, micro-batch 4 -> 8 micro-batches per epoch; accumulation 3 -> steps of 3, 3, 2 micro-batches
+    cfg = _cfg(tiny_model_dir, tiny_records_file, tmp_path, "warm", mask_ratio=0.5, mask_warmup_ratio=0.5,
+               per_device_batch_size=4, gradient_accumulation_steps=3, epochs=2, save_every_epoch=False)
+    metrics = finetune(cfg, trainer_class=RecordingTrainer)
+    assert metrics["optimizer_steps"] == metrics["max_steps"] == 6
+    history = json.loads((Path(cfg.output_dir) / "train_metrics.json").read_text())
+    assert history["optimizer_steps"] == 6
+    steps = [s for s, _ in consumed]
+    assert steps == [0, 0, 0, 1, 1, 1, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5]
+    # the k-th batch the model consumed is the k-th batch the collator made, with its step's ratio
+    from cotmask.masking import MaskingConfig
+
+    schedule = MaskingConfig(mask_ratio=0.5, warmup_ratio=0.5)
+    expected = [schedule.ratio_at(s, 6) for s in range(6)]
+    assert len(set(expected)) == 5  # the ratio changes at every step until it saturates
+    assert metrics["mask_ratio_per_step"] == pytest.approx(expected)
+    observed = metrics["observed_noise_fraction_per_step"]
+    assert observed["0"] == 0.0 and set(observed) == {str(s) for s in range(6)}
+    assert observed["5"] > 0.3
+
+
+def test_collator_records_match_consumed_batches(tiny_model_dir, tiny_records_file, tmp_path, monkeypatch):
+    """Stronger check of the same contract: per micro-batch, the masked count the model saw equals the count
+    the collator drew for the step it assigned, and that step is the Trainer's global_step."""
+    from cotmask import masking
+
+    collators: list[masking.MFTCollator] = []
+    original_init = masking.MFTCollator.__init__
+
+    def spy_init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        collators.append(self)
+
+    consumed: list[tuple[int, int]] = []
+
+    class RecordingTrainer(transformers.Trainer):
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            mask_id = self.processing_class.convert_tokens_to_ids("<mask>")
+            consumed.append((self.state.global_step, int((inputs["input_ids"] == mask_id).sum())))
+            return super().training_step(model, inputs, num_items_in_batch)
+
+    monkeypatch.setattr(masking.MFTCollator, "__init__", spy_init)
+    cfg = _cfg(tiny_model_dir, tiny_records_file, tmp_path, "spy", mask_ratio=0.6, mask_warmup_ratio=0.7,
+               per_device_batch_size=4, gradient_accumulation_steps=2, epochs=2, save_every_epoch=False)
+    finetune(cfg, trainer_class=RecordingTrainer)
+    (collator,) = collators
+    made = [(h["step"], h["noised"]) for h in collator.history]
+    assert made == consumed
+    ratios = [h["ratio"] for h in collator.history]
+    assert ratios == pytest.approx([cfg.mask.ratio_at(s, 8) for s, _ in consumed])
+
+
+def test_finetune_saves_a_loadable_model_sft_has_no_mask_token(tiny_model_dir, tiny_records_file, tmp_path):
+    cfg = _cfg(tiny_model_dir, tiny_records_file, tmp_path, "sft", epochs=1)
+    metrics = finetune(cfg)
+    out = Path(cfg.output_dir)
+    assert not (out / "checkpoint-4").exists() and Path(cfg.checkpoint_dir, "checkpoint-4").is_dir()
+    saved = json.loads((out / "train_metrics.json").read_text())
+    assert saved["config"]["mask"]["mask_ratio"] == 0.0 and saved["optimizer_steps"] == 4
+    assert [e["step"] for e in saved["loss_curve"]] == [1, 2, 3, 4]
+    assert saved["tokens_per_s"] > 0 and saved["train_wall_time_s"] > 0
+    assert metrics["loss_curve"][-1]["loss"] < metrics["loss_curve"][0]["loss"]
+    model = AutoModelForCausalLM.from_pretrained(out)
+    tok = AutoTokenizer.from_pretrained(out)
+    assert "<mask>" not in tok.get_vocab()
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    assert not torch.equal(model.get_input_embeddings().weight, base.get_input_embeddings().weight)
+    assert not any(p.name.startswith(".") for p in out.parent.iterdir()), "temporary output left behind"
+
+
+class _Interrupt(TrainerCallback):
+    """Simulate a killed job: fail as the second epoch begins (after the epoch-1 checkpoint was saved)."""
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        if state.global_step > 0:
+            raise KeyboardInterrupt("simulated interruption")
+
+
+def test_resume_after_interruption_gives_the_same_weights(tiny_model_dir, tiny_records_file, tmp_path):
+    settings = dict(mask_ratio=0.4, mask_warmup_ratio=0.66, noise="mixture", mask_prob=0.5, random_prob=0.5,
+                    gradient_accumulation_steps=2, per_device_batch_size=4, epochs=2)
+    straight = _cfg(tiny_model_dir, tiny_records_file, tmp_path, "straight", **settings)
+    finetune(straight)
+
+    resumed = _cfg(tiny_model_dir, tiny_records_file, tmp_path, "resumed", **settings)
+    with pytest.raises(KeyboardInterrupt):
+        finetune(resumed, callbacks=[_Interrupt()])
+    assert not Path(resumed.output_dir).exists()
+    assert last_complete_checkpoint(resumed.checkpoint_dir).endswith("checkpoint-4")
+    metrics = finetune(resumed)
+    assert metrics["resumed_from"].endswith("checkpoint-4") and metrics["steps_this_run"] == 4
+
+    a = AutoModelForCausalLM.from_pretrained(straight.output_dir).state_dict()
+    b = AutoModelForCausalLM.from_pretrained(resumed.output_dir).state_dict()
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    tok = AutoTokenizer.from_pretrained(resumed.output_dir)
+    assert "<mask>" in tok.get_vocab()
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir).state_dict()
+    assert not torch.equal(a["model.embed_tokens.weight"][: base["model.embed_tokens.weight"].shape[0]],
+                           base["model.embed_tokens.weight"])
+
+
+def test_cli_train_with_overrides(tiny_model_dir, tiny_records_file, tmp_path):
+    import argparse
+
+    from cotmask.train import register_cli
+
+    parser = argparse.ArgumentParser()
+    register_cli(parser.add_subparsers(dest="command"))
+    config = tmp_path / "ft.yaml"
+    config.write_text(
+        f"base_model: {tiny_model_dir}\ntrain_file: {tiny_records_file}\noutput_dir: {tmp_path / 'out'}\n"
+        "prompt_template: short\nmax_length: 96\nper_device_batch_size: 8\nlimit: 16\nepochs: 3\n"
+        "mask: {mask_ratio: 0.4, noise: random}\n"
+    )
+    args = parser.parse_args(["train", "--config", str(config), "--set", "epochs=1", "--set", "learning_rate=1e-3"])
+    assert args.func(args) == 0
+    saved = json.loads((tmp_path / "out" / "train_metrics.json").read_text())
+    assert saved["optimizer_steps"] == 2 and saved["config"]["learning_rate"] == 1e-3
+    assert saved["config"]["mask"]["noise"] == "random"
+    assert Path(tmp_path / "out.checkpoints" / "checkpoint-2").is_dir()
+    tok = AutoTokenizer.from_pretrained(tmp_path / "out")
+    assert "<mask>" not in tok.get_vocab(), "random-token noise needs no <mask> token"
+    assert saved["token_ids"]["base_vocab_size"] == len(tok)
+
+
+def test_finetune_with_embedding_dropout_noise(tiny_model_dir, tiny_records_file, tmp_path):
+    cfg = _cfg(tiny_model_dir, tiny_records_file, tmp_path, "drop", epochs=1, noise="dropout", mask_ratio=0.4,
+               dropout_q=1.0, save_every_epoch=False)
+    metrics = finetune(cfg)
+    assert metrics["optimizer_steps"] == 4
+    assert all(0.25 < f < 0.55 for f in metrics["observed_noise_fraction_per_step"].values())
+    tok = AutoTokenizer.from_pretrained(cfg.output_dir)
+    assert "<mask>" not in tok.get_vocab()
+    sft = finetune(_cfg(tiny_model_dir, tiny_records_file, tmp_path, "drop_sft", epochs=1, save_every_epoch=False))
+    assert metrics["loss_curve"][0]["loss"] != sft["loss_curve"][0]["loss"]
+
+
+def test_training_args_passthrough_cannot_break_the_contract(tmp_path):
+    base = dict(base_model="m", train_file="t.jsonl", output_dir=str(tmp_path / "out"))
+    cfg = FinetuneConfig.from_dict({**base, "training_args": {"adam_beta2": 0.95}})
+    assert cfg.training_args == {"adam_beta2": 0.95}
+    with pytest.raises(ValueError, match="dataloader_num_workers"):
+        FinetuneConfig.from_dict({**base, "training_args": {"dataloader_num_workers": 2}})
