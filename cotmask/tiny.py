@@ -36,6 +36,8 @@ from cotmask.records import iter_jsonl
 SPACE_MARK = "\u2581"
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 PRETOKEN_PATTERN = f"{SPACE_MARK}?[A-Za-z]+|[0-9]|{SPACE_MARK}|\\n|[^A-Za-z0-9{SPACE_MARK}\\n]"
+# the same, but a run of digits stays one pre-token, so BPE can merge frequent numbers into single tokens
+PRETOKEN_PATTERN_NUMBERS = f"{SPACE_MARK}?[A-Za-z]+|[0-9]+|{SPACE_MARK}|\\n|[^A-Za-z0-9{SPACE_MARK}\\n]"
 SHAPES = ("llama", "mistral")
 
 
@@ -71,13 +73,19 @@ def _initial_alphabet() -> list[str]:
     return [SPACE_MARK if c == " " else c for c in chars] + ["\t"]
 
 
-def build_tokenizer_object(texts: list[str], vocab_size: int) -> Any:
-    """A trained ``tokenizers.Tokenizer`` (BPE, digit/punctuation-isolating pre-tokenizer, ``▁`` spaces)."""
+def build_tokenizer_object(texts: list[str], vocab_size: int, split_digits: bool = True) -> Any:
+    """A trained ``tokenizers.Tokenizer`` (BPE, digit/punctuation-isolating pre-tokenizer, ``▁`` spaces).
+
+    With ``split_digits`` (the default, as Llama-2's tokenizer) every digit is its own token; without it,
+    BPE may merge the digits of a number, so frequent numbers become single tokens and rare ones a few
+    pieces (GPT-2 style) — far easier for a tiny model to copy from the question.
+    """
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
     tokenizer = Tokenizer(models.BPE(unk_token=SPECIAL_TOKENS["unk_token"]))
     tokenizer.normalizer = normalizers.Replace(" ", SPACE_MARK)
-    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(PRETOKEN_PATTERN), behavior="isolated")
+    pattern = PRETOKEN_PATTERN if split_digits else PRETOKEN_PATTERN_NUMBERS
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(pattern), behavior="isolated")
     tokenizer.decoder = decoders.Sequence([decoders.Replace(SPACE_MARK, " "), decoders.Fuse()])
     specials = [SPECIAL_TOKENS[k] for k in ("pad_token", "bos_token", "eos_token", "unk_token")]
     alphabet = _initial_alphabet()
@@ -96,7 +104,9 @@ def build_tokenizer_object(texts: list[str], vocab_size: int) -> Any:
     return tokenizer
 
 
-def train_tokenizer(corpus_files: list[str], out_dir: str, *, vocab_size: int, seed: int = 0) -> None:
+def train_tokenizer(
+    corpus_files: list[str], out_dir: str, *, vocab_size: int, seed: int = 0, split_digits: bool = True
+) -> None:
     """Train the tiny BPE tokenizer on ``corpus_files`` and save it (``save_pretrained``) into ``out_dir``.
 
     The BPE trainer is deterministic for a given corpus; ``seed`` is accepted for a uniform interface.
@@ -109,7 +119,7 @@ def train_tokenizer(corpus_files: list[str], out_dir: str, *, vocab_size: int, s
     texts = list(iter_corpus_texts(corpus_files))
     if not texts:
         raise ValueError(f"{corpus_files}: the corpus is empty")
-    backend = build_tokenizer_object(texts, vocab_size)
+    backend = build_tokenizer_object(texts, vocab_size, split_digits=split_digits)
     wrapped = PreTrainedTokenizerFast(tokenizer_object=backend, clean_up_tokenization_spaces=False, **SPECIAL_TOKENS)
     out = Path(out_dir)
     tmp = out.parent / f".{out.name}.tmp"
@@ -276,7 +286,9 @@ def _save_untrained(model: Any, tokenizer: Any, out_dir: str, extra: dict) -> di
 # CLI
 # ----------------------------------------------------------------------------------------------------------
 def _cli_tokenizer(args: argparse.Namespace) -> int:
-    train_tokenizer(args.corpus, args.out, vocab_size=args.vocab_size, seed=args.seed)
+    train_tokenizer(
+        args.corpus, args.out, vocab_size=args.vocab_size, seed=args.seed, split_digits=not args.number_tokens
+    )
     print(f"tokenizer written to {args.out}", file=sys.stderr)
     return 0
 
@@ -300,6 +312,9 @@ def register_cli(subparsers: Any) -> None:
     tok.add_argument("--corpus", nargs="+", required=True, help="records JSONL or plain-text files")
     tok.add_argument("--out", required=True, help="output tokenizer directory")
     tok.add_argument("--vocab-size", type=int, default=512)
+    tok.add_argument(
+        "--number-tokens", action="store_true", help="let BPE merge digits (frequent numbers become one token)"
+    )
     tok.add_argument("--seed", type=int, default=0)
     tok.set_defaults(func=_cli_tokenizer)
 

@@ -477,20 +477,26 @@ def check_source_options(name: str, options: dict) -> None:
 
 
 def _draw(rng: random.Random, pool: list[str], seen: set, counters: Counter, label: str) -> MathProblem:
-    template = rng.choice(pool)
-    for _ in range(MAX_DRAWS_PER_ITEM):
-        seed = rng.getrandbits(40)  # a bad draw keeps its family, so families stay equally likely
-        try:
-            problem = build_problem(template, seed)
-        except Retry:
-            counters["redrawn_constraint"] += 1
-            continue
-        key = signature(problem)
-        if key in seen:
-            counters[f"redrawn_duplicate_{label}"] += 1
-            continue
-        seen.add(key)
-        return problem
+    """Draw a problem not seen before. A family whose small problem space is used up is set aside
+    (counted in the stats) and another family is drawn, so large datasets stay possible."""
+    families = list(pool)
+    while families:
+        template = rng.choice(families)
+        for _ in range(MAX_DRAWS_PER_ITEM):
+            seed = rng.getrandbits(40)  # a bad draw keeps its family, so families stay equally likely
+            try:
+                problem = build_problem(template, seed)
+            except Retry:
+                counters["redrawn_constraint"] += 1
+                continue
+            key = signature(problem)
+            if key in seen:
+                counters[f"redrawn_duplicate_{label}"] += 1
+                continue
+            seen.add(key)
+            return problem
+        counters[f"family_exhausted_{label}"] += 1
+        families.remove(template)
     raise RuntimeError(f"math_synth: could not draw a new {label} problem from {pool}")
 
 

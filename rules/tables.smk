@@ -1,0 +1,26 @@
+# Aggregation: every evaluation -> Tables 1, 2, 5 counterparts, comparisons, the Fig. 3 data and
+# figures, and results/summary.json (cotmask.tables.build_tables). The index of evaluations is built
+# from the config in common.smk (sweep points flagged for Fig. 3) and passed as a param.
+
+
+rule tables:
+    input:
+        eval_files(),
+    output:
+        report_table_files(),
+        summary=f"{RESULTS}/summary.json",
+    log:
+        "logs/tables/tables.log",
+    benchmark:
+        "benchmarks/rules/tables/tables.tsv"
+    conda:
+        "../envs/cotmask.yaml"
+    threads: resource("tables", "threads")
+    resources:
+        mem_mb=resource("tables", "mem_mb"),
+        runtime=resource("tables", "runtime"),
+    params:
+        index=index_records(),
+        options=tables_options(),
+    script:
+        "../scripts/tables.py"

@@ -1,0 +1,34 @@
+"""Snakemake adapter: RFT data by rejection sampling from a fine-tuned model.
+
+Calls ``cotmask.data.rejection_sample(train_file, out_dir, *, model_dir, threads, **settings)``;
+settings (k, temperature, max_new_tokens, seed, prompt_template, calculator, batch_size,
+include_original) come from params.settings.
+"""
+
+import logging
+import os
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # injected by Snakemake at run time
+    from snakemake.script import Snakemake
+
+    snakemake: Snakemake
+
+sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
+logging.basicConfig(
+    stream=sys.stderr,
+    level=logging.INFO,
+    format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    force=True,
+)
+
+from cotmask.data import rejection_sample  # noqa: E402
+
+rejection_sample(
+    snakemake.input.train,
+    os.path.dirname(snakemake.output.stats),
+    model_dir=snakemake.input.model,
+    threads=snakemake.threads,
+    **snakemake.params.settings,
+)

@@ -1,0 +1,415 @@
+"""The Snakemake workflow: dry runs of every config, config errors, lint and format, the rule graph,
+a real smoke run, partial reruns after it, and the report.
+
+Snakemake always runs in a temporary copy of the workflow files (never in the repository). The
+expected jobs are computed here from the config files, by an implementation independent of
+rules/common.smk, so that a planning bug in either shows up as a mismatch.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOW_ITEMS = ("Snakefile", "rules", "scripts", "config", "envs", "profiles", "report")
+BIN = Path(sys.executable).parent
+SNAKEMAKE = str(BIN / "snakemake") if (BIN / "snakemake").exists() else shutil.which("snakemake")
+SNAKEFMT = str(BIN / "snakefmt") if (BIN / "snakefmt").exists() else shutil.which("snakefmt")
+CONFIGS = {
+    "default": REPO / "config" / "config.yaml",
+    "smoke": REPO / "config" / "smoke.yaml",
+    "full": REPO / "config" / "full.yaml",
+    "paper": REPO / "config" / "paper.yaml",
+}
+
+
+# --------------------------------------------------------------------------------- helpers
+
+
+def copy_workflow(dest: Path) -> Path:
+    """Copy the workflow files (not the library, not results) into dest."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for item in WORKFLOW_ITEMS:
+        source = REPO / item
+        if source.is_dir():
+            shutil.copytree(source, dest / item)
+        else:
+            shutil.copy2(source, dest / item)
+    return dest
+
+
+def snakemake(cwd: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run the venv's snakemake in cwd; stdout and stderr merged into .stdout."""
+    return subprocess.run(
+        [SNAKEMAKE, *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The first 'Job stats' table of a snakemake run: rule -> count (without 'total')."""
+    lines = output.splitlines()
+    start = lines.index("Job stats:") + 3  # header, column names, dashes
+    counts = {}
+    for line in lines[start:]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def planned_jobs(output: str) -> list[tuple[str, dict]]:
+    """(rule, wildcards) of every job a dry run lists."""
+    jobs, current = [], None
+    for line in output.splitlines():
+        match = re.match(r"^(?:local)?rule (\w+):$", line.strip())
+        if match:
+            current = (match.group(1), {})
+            jobs.append(current)
+        elif current is not None and line.strip().startswith("wildcards:"):
+            for pair in line.strip()[len("wildcards:") :].split(","):
+                key, value = pair.strip().split("=", 1)
+                current[1][key] = value
+    return jobs
+
+
+def load(path: Path) -> dict:
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def write(cfg: dict, path: Path) -> Path:
+    with open(path, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(cfg, handle, sort_keys=False)
+    return path
+
+
+# --------------------------------------------------- expected jobs, computed from a config
+
+DEFAULT_SEEDS = [1, 2, 3]
+DEFAULT_DECODINGS = ["plain", "calc"]
+DEFAULT_WARMUP = [0.667, 0.0]
+
+
+def _setting(cfg: dict, model: str, train_set: str, method: str, key: str, default):
+    """The value of a fine-tuning key after the layers training/model/train set/method/cell."""
+    value = cfg.get("training", {}).get(key, default)
+    layers = [
+        cfg["models"][model].get("finetune") or {},
+        cfg["train_sets"][train_set].get("finetune") or {},
+        cfg["methods"][method],
+    ]
+    for cell in cfg.get("cells", []):
+        if (cell["model"], cell["train_set"]) == (model, train_set):
+            layers.append((cell.get("overrides") or {}).get(method, {}))
+    for layer in layers:
+        value = layer.get(key, value)
+    return value
+
+
+def _decodings(cfg: dict, benchmark: str, restrict=None) -> list[str]:
+    own = cfg["benchmarks"][benchmark].get("decodings") or cfg.get("decodings", DEFAULT_DECODINGS)
+    return [d for d in own if restrict is None or d in restrict]
+
+
+def sweep_methods(cfg: dict, sweep: dict) -> list[str]:
+    """Method of every sweep point: base method where its own setting, else base_p<r>_w<w>."""
+    base = sweep.get("base_method", "mft")
+    m, t = sweep["model"], sweep["train_set"]
+    own = (
+        _setting(cfg, m, t, base, "mask_ratio", 0.0),
+        _setting(cfg, m, t, base, "mask_warmup_ratio", 0.0),
+    )
+    methods = []
+    for warmup in sweep.get("warmup", DEFAULT_WARMUP):
+        for ratio in sweep["ratios"]:
+            same = abs(own[0] - ratio) < 1e-9 and abs(own[1] - warmup) < 1e-9
+            methods.append(base if same else f"{base}_p{ratio:g}_w{warmup:g}")
+    return methods
+
+
+def expected_evaluations(cfg: dict) -> set[tuple]:
+    seeds = cfg.get("seeds", DEFAULT_SEEDS)
+    runs = set()
+    for cell in cfg.get("cells", []):
+        for method in cell["methods"]:
+            for seed in cell.get("seeds") or seeds:
+                for bench in cell["benchmarks"]:
+                    for dec in _decodings(cfg, bench):
+                        runs.add((cell["model"], cell["train_set"], method, seed, bench, dec))
+    for sweep in (cfg.get("sweeps") or {}).values():
+        for method in sweep_methods(cfg, sweep):
+            for seed in sweep.get("seeds") or seeds:
+                for bench in sweep["benchmarks"]:
+                    for dec in _decodings(cfg, bench, sweep.get("decodings")):
+                        runs.add((sweep["model"], sweep["train_set"], method, seed, bench, dec))
+    return runs
+
+
+def expected_finetunes(cfg: dict) -> set[tuple]:
+    """Fine-tunes of the evaluations plus those that sample RFT datasets (transitively)."""
+    finetunes = {run[:4] for run in expected_evaluations(cfg)}
+    while True:
+        needed = needed_datasets(cfg, finetunes)
+        samplers = {
+            tuple(cfg["datasets"][d]["sampler"][k] for k in ("model", "train_set", "method", "seed"))
+            for d in needed
+            if cfg["datasets"][d].get("augment") == "rft"
+        }
+        if samplers <= finetunes:
+            return finetunes
+        finetunes |= samplers
+
+
+def tiny_models_used(cfg: dict, finetunes: set[tuple]) -> set[str]:
+    return {f[0] for f in finetunes if cfg["models"][f[0]].get("tiny")}
+
+
+def needed_datasets(cfg: dict, finetunes: set[tuple]) -> set[str]:
+    refs = [cfg["train_sets"][f[1]]["data"] for f in finetunes]
+    refs += [cfg["benchmarks"][run[4]]["data"] for run in expected_evaluations(cfg)]
+    tiny = tiny_models_used(cfg, finetunes)
+    if tiny:
+        refs += cfg["tokenizer"]["corpus"]
+        for model in tiny:
+            refs += ((cfg["models"][model]["tiny"].get("pretrain") or {}).get("corpus")) or []
+    needed, todo = set(), [r.split("/")[0] for r in refs]
+    while todo:
+        name = todo.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        todo += [r.split("/")[0] for r in cfg["datasets"][name].get("inputs") or []]
+    return needed
+
+
+def expected_counts(cfg: dict) -> dict[str, int]:
+    finetunes = expected_finetunes(cfg)
+    datasets = needed_datasets(cfg, finetunes)
+    counts = {f"data_{d}": 1 for d in datasets if cfg["datasets"][d].get("source")}
+    augments = [d for d in datasets if cfg["datasets"][d].get("augment")]
+    counts["augment"] = sum(cfg["datasets"][d]["augment"] != "rft" for d in augments)
+    counts["rejection_sample"] = sum(cfg["datasets"][d]["augment"] == "rft" for d in augments)
+    tiny = tiny_models_used(cfg, finetunes)
+    counts["train_tokenizer"] = 1 if tiny else 0
+    counts["base_model"] = len(tiny)
+    counts["finetune"] = len(finetunes)
+    counts["evaluate"] = len(expected_evaluations(cfg))
+    counts["tables"] = 1
+    counts["all"] = 1
+    return {rule: n for rule, n in counts.items() if n}
+
+
+def configfile_args(name: str) -> list[str]:
+    return [] if name == "default" else ["--configfile", f"config/{CONFIGS[name].name}"]
+
+
+# ------------------------------------------------------------------------- fast tests
+
+
+@pytest.fixture(scope="module")
+def workflow_dir(tmp_path_factory) -> Path:
+    return copy_workflow(tmp_path_factory.mktemp("workflow"))
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_dry_run_job_counts(workflow_dir, name):
+    """Every config plans exactly the jobs its cells, sweeps and datasets imply (no hub access)."""
+    result = snakemake(workflow_dir, "-n", "--quiet", "rules", *configfile_args(name))
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert job_counts(result.stdout) == expected_counts(load(CONFIGS[name]))
+
+
+def test_configfile_replaces_default_config(workflow_dir):
+    """--configfile does not inherit the default config's dicts (its sweep here)."""
+    cfg = load(CONFIGS["smoke"])
+    del cfg["sweeps"]
+    cfg["tables"]["fig3"] = None
+    write(cfg, workflow_dir / "no_sweep.yaml")
+    result = snakemake(workflow_dir, "-n", "--quiet", "rules", "--configfile", "no_sweep.yaml")
+    assert result.returncode == 0, result.stdout[-3000:]
+    counts = job_counts(result.stdout)
+    assert counts["finetune"] == len(expected_finetunes(cfg))
+    assert counts["finetune"] < len(expected_finetunes(load(CONFIGS["smoke"])))
+
+
+def _break_unknown_key(cfg):
+    cfg["training"]["learnig_rate"] = 0.1
+
+
+def _break_type(cfg):
+    cfg["training"]["epochs"] = "ten"
+
+
+def _break_missing(cfg):
+    del cfg["cells"][1]["benchmarks"]
+
+
+def _break_method(cfg):
+    cfg["cells"][0]["methods"][1] = "mtf"
+
+
+def _break_split(cfg):
+    cfg["benchmarks"]["math_test"]["data"] = "mathsyn/ic_2step"
+
+
+def _break_option(cfg):
+    cfg["datasets"]["gsm"]["options"]["n_trian"] = 5
+
+
+@pytest.mark.parametrize(
+    "breaker, message",
+    [
+        (_break_unknown_key, "config: training: Additional properties are not allowed ('learnig_rate'"),
+        (_break_type, "config: training.epochs: 'ten' is not of type 'integer'"),
+        (_break_missing, "config: cells[1]: 'benchmarks' is a required property"),
+        (_break_method, "config: cells[0].methods[1]: unknown method 'mtf'"),
+        (_break_split, "config: benchmarks.math_test.data: dataset 'mathsyn' has no split 'ic_2step'"),
+        (_break_option, "config: datasets.gsm.options:"),
+    ],
+    ids=["unknown-key", "wrong-type", "missing-key", "unknown-method", "unknown-split", "bad-option"],
+)
+def test_bad_config_fails_before_any_job(workflow_dir, breaker, message):
+    cfg = copy.deepcopy(load(CONFIGS["smoke"]))
+    breaker(cfg)
+    write(cfg, workflow_dir / "bad.yaml")
+    result = snakemake(workflow_dir, "-n", "--configfile", "bad.yaml")
+    assert result.returncode != 0
+    assert message in result.stdout, result.stdout[-3000:]
+    assert "Job stats" not in result.stdout
+    assert not (workflow_dir / "work").exists()
+
+
+def test_lint_passes(workflow_dir):
+    result = snakemake(workflow_dir, "--lint", "--configfile", "config/smoke.yaml")
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_snakefmt_clean():
+    result = subprocess.run(
+        [SNAKEFMT, "--check", "."], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_rulegraph_has_every_stage_and_the_rft_edge(workflow_dir):
+    result = snakemake(workflow_dir, "--rulegraph", "--configfile", "config/smoke.yaml")
+    assert result.returncode == 0, result.stdout[-3000:]
+    dot = result.stdout[result.stdout.index("digraph") :]
+    labels = dict(re.findall(r"^\s*(\d+)\[label = \"(\w+)\"", dot, flags=re.M))
+    edges = {(labels[a], labels[b]) for a, b in re.findall(r"^\s*(\d+) -> (\d+)", dot, flags=re.M)}
+    expected_rules = set(expected_counts(load(CONFIGS["smoke"])))
+    assert set(labels.values()) == expected_rules
+    # the paper's DAG edge from a fine-tune to a dataset, and the chain to the tables
+    assert ("finetune", "rejection_sample") in edges
+    assert ("rejection_sample", "finetune") in edges
+    for edge in [("base_model", "finetune"), ("finetune", "evaluate"), ("evaluate", "tables"), ("tables", "all")]:
+        assert edge in edges
+
+
+# -------------------------------------------------------------- a real smoke run (slow)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """Run the smoke config end to end once; later tests reuse its directory and metadata."""
+    directory = copy_workflow(tmp_path_factory.mktemp("smoke"))
+    start = time.monotonic()
+    result = snakemake(directory, "-c", "2", "--configfile", "config/smoke.yaml", timeout=900)
+    elapsed = time.monotonic() - start
+    if result.returncode != 0:
+        pytest.fail(f"smoke run failed after {elapsed:.0f} s:\n{result.stdout[-6000:]}")
+    print(f"\nsmoke run: {elapsed:.0f} s wall on 2 cores")
+    return directory
+
+
+@pytest.mark.slow
+def test_smoke_run_produces_every_output(smoke_run):
+    cfg = load(CONFIGS["smoke"])
+    evaluations = expected_evaluations(cfg)
+    for model, train_set, method, seed, bench, dec in evaluations:
+        prefix = smoke_run / "work" / "evals" / model / train_set / method / f"seed{seed}" / f"{bench}.{dec}"
+        assert Path(f"{prefix}.jsonl").is_file()
+        summary = json.loads(Path(f"{prefix}.json").read_text())
+        assert summary["n"] > 0 and 0.0 <= summary["accuracy"] <= 1.0
+        assert summary["calculator"] == (dec == "calc")
+    summary = json.loads((smoke_run / "results" / "summary.json").read_text())
+    assert summary["inputs"]["n_evaluations"] == len(evaluations)
+    assert (smoke_run / "results" / "figures" / "fig3_mask_ratio.png").stat().st_size > 0
+    # fine-tunes keep their Trainer checkpoints outside the declared output
+    for model, train_set, method, seed in expected_finetunes(cfg):
+        out = smoke_run / "work" / "models" / "ft" / model / train_set / method / f"seed{seed}"
+        assert (out / "train_metrics.json").is_file()
+        assert (smoke_run / "work" / "checkpoints" / model / train_set / method / f"seed{seed}").is_dir()
+    rerun = snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml")
+    assert rerun.returncode == 0 and "Nothing to be done" in rerun.stdout, rerun.stdout[-3000:]
+
+
+@pytest.mark.slow
+def test_changed_mask_ratio_reruns_exactly_the_affected_jobs(smoke_run):
+    cfg = load(CONFIGS["smoke"])
+    cell = next(c for c in cfg["cells"] if (c["model"], c["train_set"]) == ("mistral", "metamath"))
+    cell.setdefault("overrides", {})["mft"] = {"mask_ratio": 0.3}
+    write(cfg, smoke_run / "changed_ratio.yaml")
+    result = snakemake(smoke_run, "-n", "--configfile", "changed_ratio.yaml")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "Params have changed" in result.stdout
+    jobs = planned_jobs(result.stdout)
+    finetunes = {tuple(w[k] for k in ("model", "train_set", "method", "seed")) for r, w in jobs if r == "finetune"}
+    assert finetunes == {("mistral", "metamath", "mft", "1")}
+    evaluations = {
+        tuple(w[k] for k in ("model", "train_set", "method", "seed", "benchmark", "decoding"))
+        for r, w in jobs
+        if r == "evaluate"
+    }
+    expected = {
+        tuple(map(str, run)) for run in expected_evaluations(cfg) if run[:3] == ("mistral", "metamath", "mft")
+    }
+    assert evaluations == expected
+    assert {r for r, _ in jobs} == {"finetune", "evaluate", "tables", "all"}
+
+
+@pytest.mark.slow
+def test_new_seed_runs_only_the_new_jobs(smoke_run):
+    old = load(CONFIGS["smoke"])
+    new = copy.deepcopy(old)
+    new["seeds"] = old["seeds"] + [max(old["seeds"]) + 1]
+    write(new, smoke_run / "new_seed.yaml")
+    result = snakemake(smoke_run, "-n", "--configfile", "new_seed.yaml")
+    assert result.returncode == 0, result.stdout[-3000:]
+    jobs = planned_jobs(result.stdout)
+    finetunes = {tuple(w[k] for k in ("model", "train_set", "method", "seed")) for r, w in jobs if r == "finetune"}
+    assert finetunes == {tuple(map(str, f)) for f in expected_finetunes(new) - expected_finetunes(old)}
+    evaluations = {
+        tuple(w[k] for k in ("model", "train_set", "method", "seed", "benchmark", "decoding"))
+        for r, w in jobs
+        if r == "evaluate"
+    }
+    assert evaluations == {tuple(map(str, e)) for e in expected_evaluations(new) - expected_evaluations(old)}
+    assert {r for r, _ in jobs} == {"finetune", "evaluate", "tables", "all"}
+
+
+@pytest.mark.slow
+def test_report_after_smoke_run(smoke_run):
+    result = snakemake(smoke_run, "--report", "report.zip", "--configfile", "config/smoke.yaml")
+    assert result.returncode == 0, result.stdout[-3000:]
+    with zipfile.ZipFile(smoke_run / "report.zip") as archive:
+        names = archive.namelist()
+    assert any(name.endswith("fig3_mask_ratio.png") for name in names)
+    assert any(name.endswith("table1_main.csv") for name in names)
