@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -694,10 +695,49 @@ def finetune(
 # ----------------------------------------------------------------------------------------------------------
 # CLI
 # ----------------------------------------------------------------------------------------------------------
+def accelerate_command(
+    config_path: str, *, num_processes: int, accelerate_config: str | None = None
+) -> list[str]:
+    """The ``accelerate launch`` command that runs ``cotmask train --config config_path`` on N processes.
+
+    With an accelerate config file (e.g. ``config/accelerate/fsdp_llama.yaml``: FSDP as the paper's 8-GPU
+    runs) it is used; without one, plain multi-GPU DDP.
+    """
+    command = [sys.executable, "-m", "accelerate.commands.launch"]
+    command += ["--config_file", accelerate_config] if accelerate_config else ["--multi_gpu"]
+    command += ["--num_processes", str(num_processes), "-m", "cotmask.cli", "train", "--config", config_path]
+    return command
+
+
+def run_finetune(
+    cfg: FinetuneConfig,
+    *,
+    num_processes: int = 1,
+    accelerate_config: str | None = None,
+    config_path: str | None = None,
+) -> dict[str, Any] | None:
+    """Fine-tune in this process, or with ``num_processes > 1`` as one process per GPU via accelerate.
+
+    The multi-process form writes ``cfg`` as JSON to ``config_path`` (default: next to the checkpoints,
+    outside the output) and waits for ``accelerate launch``; it returns None (metrics are in the output's
+    ``train_metrics.json``).
+    """
+    if num_processes <= 1:
+        return finetune(cfg)
+    path = Path(config_path or f"{cfg.checkpoint_dir or cfg.output_dir + '.checkpoints'}.config.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
+    command = accelerate_command(str(path), num_processes=num_processes, accelerate_config=accelerate_config)
+    print("launching:", " ".join(command), file=sys.stderr, flush=True)
+    subprocess.run(command, check=True, stdout=sys.stderr, stderr=sys.stderr)
+    return None
+
+
 def _cli_train(args: argparse.Namespace) -> int:
     cfg = FinetuneConfig.from_file(args.config, args.set)
     metrics = finetune(cfg)
-    print(json.dumps({k: metrics[k] for k in ("optimizer_steps", "train_wall_time_s", "tokens_per_s")}))
+    if int(os.environ.get("RANK", "0")) == 0:  # one summary line, not one per process
+        print(json.dumps({k: metrics[k] for k in ("optimizer_steps", "train_wall_time_s", "tokens_per_s")}))
     return 0
 
 

@@ -1,4 +1,4 @@
-# Tiny base models built in the DAG (embedded scale): a word-level tokenizer shared by all tiny
+# Tiny base models built in the DAG (embedded scale): a BPE tokenizer shared by all tiny
 # models, then one initialised + briefly pre-trained model per config entry with `tiny:`.
 # Hub models (paper scale) have no rule here: fine-tuning reads their hub id / local path.
 

@@ -681,6 +681,7 @@ def tokenizer_settings(wildcards) -> dict:
     return {
         "vocab_size": config["tokenizer"]["vocab_size"],
         "seed": config["tokenizer"]["seed"],
+        "split_digits": config["tokenizer"]["split_digits"],
     }
 
 

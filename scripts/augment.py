@@ -4,9 +4,7 @@ Calls ``cotmask.data.build_augmented(kind, inputs, out_dir, **options)``, writin
 out_dir/train.jsonl and out_dir/stats.json.
 """
 
-import logging
 import os
-import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # injected by Snakemake at run time
@@ -14,13 +12,9 @@ if TYPE_CHECKING:  # injected by Snakemake at run time
 
     snakemake: Snakemake
 
-sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
-logging.basicConfig(
-    stream=sys.stderr,
-    level=logging.INFO,
-    format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    force=True,
-)
+from cotmask.logs import log_to  # noqa: E402
+
+log_to(snakemake.log[0])
 
 from cotmask.data import build_augmented  # noqa: E402
 

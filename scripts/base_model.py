@@ -5,8 +5,6 @@ checkpoint_dir, **settings)``; settings = architecture (shape, hidden_size, ...)
 (pretrain_epochs, pretrain_lr, batch_size, max_length, seed) from params.settings.
 """
 
-import logging
-import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # injected by Snakemake at run time
@@ -14,13 +12,9 @@ if TYPE_CHECKING:  # injected by Snakemake at run time
 
     snakemake: Snakemake
 
-sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
-logging.basicConfig(
-    stream=sys.stderr,
-    level=logging.INFO,
-    format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    force=True,
-)
+from cotmask.logs import log_to  # noqa: E402
+
+log_to(snakemake.log[0])
 
 from cotmask.tiny import build_base_model  # noqa: E402
 

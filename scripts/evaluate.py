@@ -5,8 +5,6 @@ threads, **settings)``; settings (scoring, calculator, prompt_template, batch_si
 max_new_tokens, limit, seed) come from params.settings.
 """
 
-import logging
-import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # injected by Snakemake at run time
@@ -14,13 +12,9 @@ if TYPE_CHECKING:  # injected by Snakemake at run time
 
     snakemake: Snakemake
 
-sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
-logging.basicConfig(
-    stream=sys.stderr,
-    level=logging.INFO,
-    format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    force=True,
-)
+from cotmask.logs import log_to  # noqa: E402
+
+log_to(snakemake.log[0])
 
 from cotmask.evaluate import evaluate  # noqa: E402
 

@@ -3,17 +3,11 @@
 Builds ``cotmask.train.FinetuneConfig.from_dict(...)`` from params.settings (the merged
 hyper-parameters, prompt template and seed), the base model (the tiny model directory given as
 input.base, else the hub id / local path in params.base_model), the training file, the output and
-checkpoint directories and the job's threads; then calls ``cotmask.train.finetune(cfg)``.
-
-With ``resources.gpu > 1`` (paper scale) the same fine-tune runs as one process per GPU:
-``accelerate launch [--config_file <params.accelerate_config> | --multi_gpu] --num_processes N
--m cotmask.cli train --config <log>.config.json`` (FSDP with config/accelerate/fsdp_*.yaml).
+checkpoint directories and the job's threads; then calls ``cotmask.train.run_finetune``, which trains
+in this process, or with ``resources.gpu > 1`` (paper scale) as one process per GPU through
+``accelerate launch`` (FSDP with the model's ``accelerate_config``, config/accelerate/fsdp_*.yaml).
 """
 
-import json
-import logging
-import subprocess
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,15 +16,11 @@ if TYPE_CHECKING:  # injected by Snakemake at run time
 
     snakemake: Snakemake
 
-sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
-logging.basicConfig(
-    stream=sys.stderr,
-    level=logging.INFO,
-    format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    force=True,
-)
+from cotmask.logs import log_to  # noqa: E402
 
-from cotmask.train import FinetuneConfig, finetune  # noqa: E402
+log_to(snakemake.log[0])
+
+from cotmask.train import FinetuneConfig, run_finetune  # noqa: E402
 
 config = FinetuneConfig.from_dict(
     {
@@ -42,17 +32,9 @@ config = FinetuneConfig.from_dict(
         "threads": snakemake.threads,
     }
 )
-gpus = int(snakemake.resources.get("gpu", 0) or 0)
-if gpus > 1:
-    config_file = Path(snakemake.log[0]).with_suffix(".config.json")
-    config_file.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True))
-    command = [sys.executable, "-m", "accelerate.commands.launch"]
-    if snakemake.params.accelerate_config:
-        command += ["--config_file", snakemake.params.accelerate_config]
-    else:
-        command += ["--multi_gpu"]
-    command += ["--num_processes", str(gpus), "-m", "cotmask.cli", "train", "--config", str(config_file)]
-    print("launching:", " ".join(command), file=sys.stderr)
-    subprocess.run(command, check=True, stdout=sys.stderr, stderr=sys.stderr)
-else:
-    finetune(config)
+run_finetune(
+    config,
+    num_processes=int(snakemake.resources.get("gpu", 0) or 0),
+    accelerate_config=snakemake.params.accelerate_config,
+    config_path=str(Path(snakemake.log[0]).with_suffix(".config.json")),
+)

@@ -5,9 +5,7 @@ in rules/common.smk (params.index) and the aggregation options of the config (pa
 out_dir is the folder of output.summary.
 """
 
-import logging
 import os
-import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # injected by Snakemake at run time
@@ -15,13 +13,9 @@ if TYPE_CHECKING:  # injected by Snakemake at run time
 
     snakemake: Snakemake
 
-sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
-logging.basicConfig(
-    stream=sys.stderr,
-    level=logging.INFO,
-    format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    force=True,
-)
+from cotmask.logs import log_to  # noqa: E402
+
+log_to(snakemake.log[0])
 
 from cotmask.tables import build_tables  # noqa: E402
 

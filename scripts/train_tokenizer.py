@@ -1,10 +1,8 @@
-"""Snakemake adapter: train the word-level tokenizer shared by the tiny models.
+"""Snakemake adapter: train the BPE tokenizer shared by the tiny models.
 
-Calls ``cotmask.tiny.train_tokenizer(corpus_files, out_dir, *, vocab_size, seed)``.
+Calls ``cotmask.tiny.train_tokenizer(corpus_files, out_dir, *, vocab_size, seed, split_digits)``.
 """
 
-import logging
-import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # injected by Snakemake at run time
@@ -12,13 +10,9 @@ if TYPE_CHECKING:  # injected by Snakemake at run time
 
     snakemake: Snakemake
 
-sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
-logging.basicConfig(
-    stream=sys.stderr,
-    level=logging.INFO,
-    format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    force=True,
-)
+from cotmask.logs import log_to  # noqa: E402
+
+log_to(snakemake.log[0])
 
 from cotmask.tiny import train_tokenizer  # noqa: E402
 

@@ -46,14 +46,16 @@ N_EXAMPLES = 32  # a multiple of the global batch 2 x 4 = 8: 4 optimizer steps p
 EPOCHS = 2
 
 
-def train_command(config_file: Path, output_dir: Path, batch: int, processes: int) -> list[str]:
-    """``cotmask train`` as the workflow launches it: plain for 1 process, under accelerate otherwise."""
-    train = ["-m", "cotmask.cli", "train", "--config", str(config_file),
-             "--set", f"output_dir={output_dir}", "--set", f"per_device_batch_size={batch}"]
+def train_command(config: dict, run_dir: Path, batch: int, processes: int) -> list[str]:
+    """``cotmask train`` as the workflow launches it: plain for 1 process, otherwise the library's own
+    ``accelerate launch`` command (:func:`cotmask.train.accelerate_command`, used by ``run_finetune``)."""
+    from cotmask.train import accelerate_command
+
+    config_file = run_dir.parent / f"{run_dir.name}.yaml"
+    config_file.write_text(yaml.safe_dump({**config, "output_dir": str(run_dir), "per_device_batch_size": batch}))
     if processes == 1:
-        return [sys.executable, *train]
-    return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CPU_DDP),
-            "--num_processes", str(processes), *train]
+        return [sys.executable, "-m", "cotmask.cli", "train", "--config", str(config_file)]
+    return accelerate_command(str(config_file), num_processes=processes, accelerate_config=str(CPU_DDP))
 
 
 def child_env() -> dict[str, str]:
@@ -75,17 +77,16 @@ def load_weights(model_dir: Path) -> dict:
 
 @pytest.mark.slow
 def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path, tiny_model_dir, tiny_records_file):
-    config_file = tmp_path / "sft.yaml"
-    config_file.write_text(yaml.safe_dump(dict(
-        base_model=tiny_model_dir, train_file=tiny_records_file, output_dir=str(tmp_path / "unused"),
+    config = dict(
+        base_model=str(tiny_model_dir), train_file=str(tiny_records_file),
         prompt_template="short", max_length=96, learning_rate=2e-3, epochs=EPOCHS, lr_warmup_ratio=0.1,
         lr_scheduler="cosine", logging_steps=1, seed=5, limit=N_EXAMPLES, mask_ratio=0.0,
         save_every_epoch=False, threads=1,
-    )))
+    )
     runs = {1: tmp_path / "one_process", 2: tmp_path / "two_processes"}
     # Both launches at once: 3 single-threaded processes on the CI's 2 cores.
     procs = {
-        n: subprocess.Popen(train_command(config_file, out, PER_DEVICE_BATCH * 2 // n, n), env=child_env(),
+        n: subprocess.Popen(train_command(config, out, PER_DEVICE_BATCH * 2 // n, n), env=child_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for n, out in runs.items()
     }
