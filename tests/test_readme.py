@@ -1,0 +1,37 @@
+"""The README's library example runs as written (with the tiny test model in place of the hub model)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_library_example() -> str:
+    """The first python block of the README section 'Using the library without Snakemake'."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Using the library without Snakemake", 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match, "the README lost its library example"
+    return match.group(1)
+
+
+def test_readme_library_example_trains_with_mft(tmp_path, monkeypatch, tiny_model_dir, tiny_records_file):
+    code = readme_library_example()
+    hub_ids = set(re.findall(r'from_pretrained\("([^"]+)"\)', code))
+    assert hub_ids, "the example should load a base model with from_pretrained"
+    for hub_id in hub_ids:
+        code = code.replace(f'"{hub_id}"', repr(tiny_model_dir))
+    code = code.replace('"train.jsonl"', repr(tiny_records_file))
+    code = code.replace("vocab_size=32000", "vocab_size=len(tok) - 2")  # the tiny vocabulary before [PAD], <mask>
+    code = code.replace("num_train_epochs=10", "num_train_epochs=1, max_steps=2, use_cpu=True, report_to=[]")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # the README's own code, nothing else
+
+    tok, model = namespace["tok"], namespace["model"]
+    assert tok.convert_ids_to_tokens(namespace["mask_id"]) == "<mask>"
+    assert model.get_input_embeddings().weight.shape[0] == len(tok)
+    collator = namespace["collator"]
+    assert collator.config.mask_ratio == 0.4 and collator.config.noise == "mask"
