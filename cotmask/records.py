@@ -10,6 +10,7 @@ Writing is atomic: a partial file never carries the final name.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
@@ -79,39 +80,40 @@ def read_jsonl(path: str | os.PathLike, validate: bool = True) -> list[dict]:
     return records
 
 
-def write_jsonl(records: Iterable[dict], path: str | os.PathLike) -> int:
-    """Write records atomically (temporary file in the same folder, then rename); return the count."""
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[str]:
+    """Yield a temporary file name next to ``path``; on success it is renamed to ``path``, on error removed.
+
+    A partially written output therefore never carries its final name.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    count = 0
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n")
-                count += 1
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_jsonl(records: Iterable[dict], path: str | os.PathLike) -> int:
+    """Write records atomically (temporary file in the same folder, then rename); return the count."""
+    count = 0
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n")
+            count += 1
     return count
 
 
 def write_json(obj: Any, path: str | os.PathLike) -> None:
     """Write a JSON document atomically, indented and with sorted keys."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(obj, handle, indent=2, sort_keys=True, ensure_ascii=False)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(obj, handle, indent=2, sort_keys=True, ensure_ascii=False)
+        handle.write("\n")
 
 
 def _distribution(values: list[float]) -> dict[str, float]:
