@@ -27,6 +27,7 @@ COMMAND_OWNERS = {
     "pretrain": "cotmask.tiny",
     "train": "cotmask.train",
     "evaluate": "cotmask.evaluate",
+    "evaluate-suite": "cotmask.evaluate",
     "score": "cotmask.scoring",
     "tables": "cotmask.tables",
 }

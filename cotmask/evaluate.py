@@ -1,6 +1,8 @@
-"""Evaluate a fine-tuned model on a benchmark file: prompt, generate, extract, score, summarise.
+"""Evaluate a fine-tuned model on benchmark files: prompt, generate, extract, score, summarise.
 
-``evaluate`` writes two files, both atomically:
+:func:`evaluate` runs one benchmark with one decoding mode; :func:`evaluate_suite` loads a model once and
+runs several (benchmark, settings) pairs with it, as the workflow's one ``evaluate`` job per fine-tune
+does. Each pair writes two files, both atomically (a partial file never carries the final name):
 
 * per-item JSONL, one line per problem: ``id, question, gold, generation, extracted, correct, invalid,
   metadata`` (the record's metadata, which carries ``template`` and ``n_steps`` for the clustered
@@ -8,22 +10,125 @@
 * summary JSON: ``accuracy, n, n_correct, invalid_rate, ci95 [lo, hi], benchmark, scoring, calculator,
   prompt_template, model, max_new_tokens, batch_size, seed, limit, wall_time_s, problems_per_s``.
 
+Both functions check every input (scoring kind, template, benchmark records, gold answers, model folder)
+before the model is loaded. The result of a pair does not depend on whether it ran alone or in a suite.
+
 This module is imported by the ``cotmask`` CLI at start-up, so torch and transformers are imported only
-inside :func:`evaluate`.
+inside :func:`evaluate` and :func:`evaluate_suite`.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
+import logging
 import os
+import re
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cotmask.prompts import format_prompt
 from cotmask.records import read_jsonl, write_json, write_jsonl
 from cotmask.scoring import SCORING_KINDS, gold_answer, score_item, summarize
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Prepared:
+    """A benchmark read and checked, with its gold answers and prompts (no model needed)."""
+
+    benchmark_file: str
+    records: list[dict]
+    golds: list[str]
+    prompts: list[str]
+
+
+def _prepare(
+    benchmark_file: str | os.PathLike, *, scoring: str, prompt_template: str, limit: int | None
+) -> _Prepared:
+    """Check the settings and read the benchmark; every error a run can raise before generation."""
+    if scoring not in SCORING_KINDS:
+        raise ValueError(f"unknown scoring {scoring!r}; choose one of {list(SCORING_KINDS)}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be positive, got {limit}")
+    format_prompt("check", prompt_template)  # unknown templates fail here, before any expensive work
+    records = read_jsonl(benchmark_file)
+    if limit is not None:
+        records = records[:limit]
+    if not records:
+        raise ValueError(f"{benchmark_file}: no records to evaluate")
+    golds = [gold_answer(record["answer"], scoring) for record in records]
+    prompts = [format_prompt(record["question"], prompt_template) for record in records]
+    return _Prepared(str(benchmark_file), records, golds, prompts)
+
+
+def _check_model_dir(model_dir: str | os.PathLike) -> None:
+    if not (Path(model_dir) / "config.json").exists():
+        raise FileNotFoundError(f"{model_dir}: not a model folder (no config.json)")
+
+
+def _run(
+    model,
+    tokenizer,
+    model_dir: str | os.PathLike,
+    prepared: _Prepared,
+    predictions_out: str | os.PathLike,
+    summary_out: str | os.PathLike,
+    *,
+    scoring: str,
+    calculator: bool,
+    prompt_template: str,
+    batch_size: int,
+    max_new_tokens: int,
+    seed: int,
+    limit: int | None,
+    n_bootstrap: int,
+) -> dict[str, Any]:
+    """Generate with an already-loaded model, score, and write the per-item and summary files."""
+    from cotmask.generation import generate
+
+    start = time.perf_counter()
+    generations = generate(
+        model, tokenizer, prepared.prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
+        calculator=calculator, seed=seed,
+    )
+    wall_time = time.perf_counter() - start
+
+    items = []
+    for record, gold, generation in zip(prepared.records, prepared.golds, generations):
+        scored = score_item(generation, gold, scoring)
+        items.append({
+            "id": record["id"],
+            "question": record["question"],
+            "gold": scored["gold"],
+            "generation": generation,
+            "extracted": scored["extracted"],
+            "correct": scored["correct"],
+            "invalid": scored["invalid"],
+            "metadata": record.get("metadata", {}),
+        })
+    summary = summarize(items, n_bootstrap=n_bootstrap, seed=seed)
+    summary.update({
+        "benchmark": prepared.benchmark_file,
+        "model": str(model_dir),
+        "scoring": scoring,
+        "calculator": bool(calculator),
+        "prompt_template": prompt_template,
+        "max_new_tokens": max_new_tokens,
+        "batch_size": batch_size,
+        "seed": seed,
+        "limit": limit,
+        "wall_time_s": round(wall_time, 3),
+        "problems_per_s": round(len(items) / wall_time, 3) if wall_time > 0 else None,
+    })
+    write_jsonl(items, predictions_out)
+    write_json(summary, summary_out)
+    return summary
 
 
 def evaluate(
@@ -47,61 +152,97 @@ def evaluate(
     Inputs are checked (scoring kind, template, benchmark records, gold answers, model folder) before the
     model is loaded. Returns the summary dict that is written to ``summary_out``.
     """
-    if scoring not in SCORING_KINDS:
-        raise ValueError(f"unknown scoring {scoring!r}; choose one of {list(SCORING_KINDS)}")
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be positive, got {limit}")
-    format_prompt("check", prompt_template)  # unknown templates fail here, before any expensive work
-    if not (Path(model_dir) / "config.json").exists():
-        raise FileNotFoundError(f"{model_dir}: not a model folder (no config.json)")
-    records = read_jsonl(benchmark_file)
-    if limit is not None:
-        records = records[:limit]
-    if not records:
-        raise ValueError(f"{benchmark_file}: no records to evaluate")
-    golds = [gold_answer(record["answer"], scoring) for record in records]
-    prompts = [format_prompt(record["question"], prompt_template) for record in records]
+    prepared = _prepare(benchmark_file, scoring=scoring, prompt_template=prompt_template, limit=limit)
+    _check_model_dir(model_dir)
 
-    from cotmask.generation import generate, load_model
+    from cotmask.generation import load_model
 
     model, tokenizer = load_model(model_dir, threads=threads)
-    start = time.perf_counter()
-    generations = generate(
-        model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
-        calculator=calculator, seed=seed,
+    return _run(
+        model, tokenizer, model_dir, prepared, predictions_out, summary_out,
+        scoring=scoring, calculator=calculator, prompt_template=prompt_template, batch_size=batch_size,
+        max_new_tokens=max_new_tokens, seed=seed, limit=limit, n_bootstrap=n_bootstrap,
     )
-    wall_time = time.perf_counter() - start
 
-    items = []
-    for record, gold, generation in zip(records, golds, generations):
-        scored = score_item(generation, gold, scoring)
-        items.append({
-            "id": record["id"],
-            "question": record["question"],
-            "gold": scored["gold"],
-            "generation": generation,
-            "extracted": scored["extracted"],
-            "correct": scored["correct"],
-            "invalid": scored["invalid"],
-            "metadata": record.get("metadata", {}),
-        })
-    summary = summarize(items, n_bootstrap=n_bootstrap, seed=seed)
-    summary.update({
-        "benchmark": str(benchmark_file),
-        "model": str(model_dir),
-        "scoring": scoring,
-        "calculator": bool(calculator),
-        "prompt_template": prompt_template,
-        "max_new_tokens": max_new_tokens,
-        "batch_size": batch_size,
-        "seed": seed,
-        "limit": limit,
-        "wall_time_s": round(wall_time, 3),
-        "problems_per_s": round(len(items) / wall_time, 3) if wall_time > 0 else None,
-    })
-    write_jsonl(items, predictions_out)
-    write_json(summary, summary_out)
-    return summary
+
+#: Keys of one run of :func:`evaluate_suite` besides ``name`` and ``benchmark_file``, with defaults.
+RUN_SETTINGS = {
+    name: parameter.default
+    for name, parameter in inspect.signature(evaluate).parameters.items()
+    if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name != "threads"
+}
+_RUN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+
+
+def _run_settings(index: int, run: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """(name, benchmark_file, complete evaluate() keywords) of one suite run, or a ValueError naming it."""
+    where = f"runs[{index}]"
+    if not isinstance(run, Mapping):
+        raise ValueError(f"{where}: expected a mapping, got {type(run).__name__}")
+    for key in ("name", "benchmark_file"):
+        if key not in run:
+            raise ValueError(f"{where}: {key!r} is missing")
+    name = str(run["name"])
+    if not _RUN_NAME.match(name) or name.endswith("."):
+        raise ValueError(f"{where}: name {name!r} is not a plain file name stem")
+    unknown = sorted(set(run) - {"name", "benchmark_file"} - set(RUN_SETTINGS))
+    if unknown:
+        raise ValueError(f"{where} ({name}): unknown setting(s) {unknown} (known: {', '.join(RUN_SETTINGS)})")
+    settings = {**RUN_SETTINGS, **{key: value for key, value in run.items() if key in RUN_SETTINGS}}
+    return name, str(run["benchmark_file"]), settings
+
+
+def evaluate_suite(
+    model_dir: str | os.PathLike,
+    runs: Sequence[Mapping[str, Any]],
+    out_dir: str | os.PathLike,
+    *,
+    threads: int = 1,
+) -> dict[str, dict[str, Any]]:
+    """Evaluate one model on several (benchmark, settings) pairs, loading model and tokenizer once.
+
+    Each run is a mapping with ``name`` (the file stem, e.g. ``gsm_test.calc``), ``benchmark_file`` and
+    any keyword of :func:`evaluate` except ``threads`` (:data:`RUN_SETTINGS`; missing ones take
+    evaluate()'s defaults). Run ``name`` writes ``out_dir/name.jsonl`` (per item) and ``out_dir/name.json``
+    (summary), each atomically, with the same content as ``evaluate(model_dir, benchmark_file, ...)``
+    (up to the timings). Every run is checked, and every benchmark read, before the model is loaded.
+    Returns ``{name: summary}`` in run order.
+    """
+    checked = [_run_settings(index, run) for index, run in enumerate(runs)]
+    if not checked:
+        raise ValueError("evaluate_suite needs at least one run")
+    names = [name for name, _, _ in checked]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"run names must be unique; repeated: {duplicates}")
+    prepared = {}
+    for name, benchmark_file, settings in checked:
+        key = (benchmark_file, settings["scoring"], settings["prompt_template"], settings["limit"])
+        if key not in prepared:
+            prepared[key] = _prepare(
+                benchmark_file, scoring=settings["scoring"], prompt_template=settings["prompt_template"],
+                limit=settings["limit"],
+            )
+    _check_model_dir(model_dir)
+
+    from cotmask.generation import load_model
+
+    model, tokenizer = load_model(model_dir, threads=threads)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summaries = {}
+    for name, benchmark_file, settings in checked:
+        key = (benchmark_file, settings["scoring"], settings["prompt_template"], settings["limit"])
+        summary = _run(
+            model, tokenizer, model_dir, prepared[key], out_dir / f"{name}.jsonl", out_dir / f"{name}.json",
+            **settings,
+        )
+        summaries[name] = summary
+        logger.info(
+            "%s: accuracy %.4f (%d/%d), %.1f s", name, summary["accuracy"], summary["n_correct"], summary["n"],
+            summary["wall_time_s"],
+        )
+    return summaries
 
 
 def _evaluate_command(args: argparse.Namespace) -> int:
@@ -116,8 +257,21 @@ def _evaluate_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_suite_command(args: argparse.Namespace) -> int:
+    with open(args.runs, encoding="utf-8") as handle:
+        runs = json.load(handle)
+    if isinstance(runs, dict):
+        runs = runs.get("runs")
+    if not isinstance(runs, list):
+        raise SystemExit(f"{args.runs}: expected a JSON list of runs (or an object with key 'runs')")
+    summaries = evaluate_suite(args.model, runs, args.out_dir, threads=args.threads)
+    keys = ("accuracy", "n", "n_correct", "invalid_rate", "ci95", "problems_per_s")
+    print(json.dumps({name: {key: summary[key] for key in keys} for name, summary in summaries.items()}))
+    return 0
+
+
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``cotmask evaluate``."""
+    """Add ``cotmask evaluate`` and ``cotmask evaluate-suite``."""
     parser = subparsers.add_parser(
         "evaluate",
         help="generate answers for a benchmark with a model and score them",
@@ -137,3 +291,15 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N records")
     parser.add_argument("--n-bootstrap", type=int, default=1000)
     parser.set_defaults(func=_evaluate_command)
+
+    suite = subparsers.add_parser(
+        "evaluate-suite",
+        help="evaluate one model on several benchmarks / decodings, loading it once",
+        description="Runs every entry of a JSON list of runs ({name, benchmark_file, scoring, calculator, ...}: "
+        "the keywords of `cotmask evaluate`) with one model; run NAME writes OUT_DIR/NAME.jsonl and NAME.json.",
+    )
+    suite.add_argument("--model", required=True, help="model folder (save_pretrained, tokenizer inside)")
+    suite.add_argument("--runs", required=True, help="JSON file: a list of runs (or an object with key 'runs')")
+    suite.add_argument("--out-dir", required=True, help="folder for the per-item JSONL and summary JSON of each run")
+    suite.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    suite.set_defaults(func=_evaluate_suite_command)

@@ -4,9 +4,11 @@
 
 * :class:`CalculatorForcing` (a ``LogitsProcessor``): when the text a row has generated ends with an
   opened GSM8K annotation ``<<EXPR=``, the safe calculator (:mod:`cotmask.calculator`) computes EXPR and
-  the tokens of ``RESULT>>`` are queued for that row; while a row's queue is non-empty its next token is
-  forced (every other logit set to ``-inf``). Then the model continues. If the calculator refuses the
-  expression the model writes the result itself.
+  the tokens of ``RESULT>>RESULT`` are queued for that row (the annotation's close and the repeated result
+  that follows it in GSM8K's format, ``<<48/2=24>>24``); while a row's queue is non-empty its next token is
+  forced (every other logit set to ``-inf``). Then the model continues. The decoder thus writes every
+  result and the model is judged on which numbers and operations it chooses. If the calculator refuses
+  the expression the model writes the result itself.
 * :class:`AnswerLineStop` (a ``StoppingCriteria``): a row stops once it has completed an answer line --
   ``#### N``, ``The answer is: X`` or a line with a closed ``\\boxed{...}`` -- followed by a newline.
   Rows also stop at EOS or after ``max_new_tokens``.
@@ -97,15 +99,16 @@ def _token_flags(tokenizer, size: int) -> tuple[list[bool], list[bool]]:
     return flags
 
 
-def forced_token_ids(tokenizer, expression: str, result: str) -> list[int]:
-    """Token ids of ``result + '>>'`` as they continue ``'<<' + expression + '='``.
+def forced_token_ids(tokenizer, expression: str, result: str, repeat_result: bool = True) -> list[int]:
+    """Token ids of ``result + '>>' + result`` (``result + '>>'`` without ``repeat_result``) as they continue
+    ``'<<' + expression + '='``.
 
     Encoding the text alone would, with SentencePiece tokenizers (Llama, Mistral), start with a spurious
     word-boundary marker; so the annotation is encoded with and without the result and the difference is
     taken. If the tokenizer merges across the boundary, ``'='`` alone is used as the anchor, and as a last
     resort the text is encoded alone with leading blank tokens dropped.
     """
-    text = f"{result}>>"
+    text = f"{result}>>{result}" if repeat_result else f"{result}>>"
     for context in (f"<<{expression}=", "="):
         context_ids = tokenizer.encode(context, add_special_tokens=False)
         full_ids = tokenizer.encode(context + text, add_special_tokens=False)
@@ -128,7 +131,7 @@ class _BatchState:
 
 
 class CalculatorForcing(LogitsProcessor):
-    """Force ``RESULT>>`` after a generated ``<<EXPR=`` (see module doc)."""
+    """Force ``RESULT>>RESULT`` after a generated ``<<EXPR=`` (see module doc)."""
 
     def __init__(self, tokenizer, state: _BatchState, ends_with_equals: list[bool]):
         self.tokenizer = tokenizer

@@ -89,9 +89,20 @@ def ft_dir(model, train_set, method, seed) -> str:
     return f"{FT}/{model}/{train_set}/{method}/seed{seed}"
 
 
+def eval_dir(model, train_set, method, seed) -> str:
+    """Output directory of the evaluate job of one fine-tune (every benchmark and decoding)."""
+    return f"{EVALS}/{model}/{train_set}/{method}/seed{seed}"
+
+
+def eval_name(benchmark, decoding) -> str:
+    """File stem of one evaluation inside its fine-tune's evaluation directory."""
+    return f"{benchmark}.{decoding}"
+
+
 def eval_prefix(model, train_set, method, seed, benchmark, decoding) -> str:
     """Evaluation outputs without extension (.jsonl per item, .json summary)."""
-    return f"{EVALS}/{model}/{train_set}/{method}/seed{seed}/{benchmark}.{decoding}"
+    directory = eval_dir(model, train_set, method, seed)
+    return f"{directory}/{eval_name(benchmark, decoding)}"
 
 
 def alternation(names) -> str:
@@ -569,13 +580,17 @@ TINY_MODELS = sorted(
 )
 
 
-def eval_files() -> list:
-    """Per-item and summary files of every evaluation (the aggregation's inputs)."""
-    files = []
-    for run in EVAL_RUNS:
-        prefix = eval_prefix(*run)
-        files += [f"{prefix}.jsonl", f"{prefix}.json"]
-    return files
+# (model, train_set, method, seed) -> sorted [(benchmark, decoding), ...]: the evaluations of
+# one fine-tune, i.e. the plan of its one evaluate job.
+EVAL_PLANS = {}
+for _run in EVAL_RUNS:
+    EVAL_PLANS.setdefault(_run[:4], []).append(_run[4:])
+EVAL_PLANS = {key: sorted(pairs) for key, pairs in EVAL_PLANS.items()}
+
+
+def eval_dirs() -> list:
+    """The evaluation directory of every evaluated fine-tune (the aggregation's inputs)."""
+    return [eval_dir(*key) for key in EVAL_PLANS]
 
 
 def table_files() -> dict:
@@ -612,8 +627,6 @@ wildcard_constraints:
     train_set=alternation(config["train_sets"]),
     method=alternation(METHODS),
     seed=r"\d+",
-    benchmark=alternation(config["benchmarks"]),
-    decoding="plain|calc",
 
 
 # ------------------------------------------------------------ input and param functions
@@ -749,24 +762,50 @@ def checkpoint_dir(wildcards) -> str:
     return f"{CKPT}/{wildcards.model}/{wildcards.train_set}/{wildcards.method}/seed{wildcards.seed}"
 
 
-def benchmark_file(wildcards) -> str:
-    return data_file(config["benchmarks"][wildcards.benchmark]["data"])
+def evaluation_plan(wildcards) -> list:
+    """(benchmark, decoding) pairs the config asks of one fine-tune (cells and sweeps, each once)."""
+    key = (wildcards.model, wildcards.train_set, wildcards.method, int(wildcards.seed))
+    if key not in EVAL_PLANS:
+        raise WorkflowError(
+            f"no evaluation of {key} in the config (cells and sweeps define what is evaluated)"
+        )
+    return EVAL_PLANS[key]
 
 
-def evaluation_params(wildcards) -> dict:
+def evaluation_data(wildcards) -> list:
+    """The benchmark files one fine-tune is evaluated on."""
+    benchmarks = {benchmark for benchmark, _ in evaluation_plan(wildcards)}
+    return sorted({data_file(config["benchmarks"][b]["data"]) for b in benchmarks})
+
+
+def evaluation_settings(benchmark: str, decoding: str, seed: int) -> dict:
     """evaluate() keywords: scoring, decoding, prompt and generation settings of one evaluation."""
-    bench = config["benchmarks"][wildcards.benchmark]
+    bench = config["benchmarks"][benchmark]
     settings = dict(config["evaluation"])
     settings.update(bench["evaluation"])
     settings.update(
         {
             "scoring": bench["scoring"],
-            "calculator": wildcards.decoding == "calc",
+            "calculator": decoding == "calc",
             "prompt_template": config["prompt_template"],
-            "seed": int(wildcards.seed),
+            "seed": int(seed),
         }
     )
     return settings
+
+
+def evaluation_runs_params(wildcards) -> list:
+    """evaluate_suite() runs of one fine-tune: per (benchmark, decoding) its file stem, benchmark
+    file and settings, so that a config edit reruns exactly the fine-tunes whose evaluations change.
+    """
+    return [
+        {
+            "name": eval_name(benchmark, decoding),
+            "benchmark_file": data_file(config["benchmarks"][benchmark]["data"]),
+            **evaluation_settings(benchmark, decoding, wildcards.seed),
+        }
+        for benchmark, decoding in evaluation_plan(wildcards)
+    ]
 
 
 def resource(kind: str, key: str):

@@ -1,18 +1,21 @@
-# One evaluation per (fine-tune, benchmark, decoding): greedy generation (with the <<a*b=c>>
-# calculator when decoding == calc), answer extraction and scoring; per-item JSONL + summary JSON.
+# One evaluate job per fine-tune (model, train_set, method, seed): the model is loaded once and
+# every (benchmark, decoding) pair the config asks of it (cells and sweeps) is run in turn: greedy
+# generation (with the <<a*b=c>> calculator when decoding == calc), answer extraction and scoring.
+# The output directory holds {benchmark}.{decoding}.jsonl (per item) and .json (summary) per pair;
+# the pairs and each benchmark's settings are params, so a config edit reruns exactly the
+# fine-tunes whose evaluations change.
 
 
 rule evaluate:
     input:
         model=f"{FT}/{{model}}/{{train_set}}/{{method}}/seed{{seed}}",
-        data=benchmark_file,
+        data=evaluation_data,
     output:
-        predictions=f"{EVALS}/{{model}}/{{train_set}}/{{method}}/seed{{seed}}/{{benchmark}}.{{decoding}}.jsonl",
-        summary=f"{EVALS}/{{model}}/{{train_set}}/{{method}}/seed{{seed}}/{{benchmark}}.{{decoding}}.json",
+        directory(f"{EVALS}/{{model}}/{{train_set}}/{{method}}/seed{{seed}}"),
     log:
-        "logs/evaluate/{model}/{train_set}/{method}/seed{seed}/{benchmark}.{decoding}.log",
+        "logs/evaluate/{model}/{train_set}/{method}/seed{seed}.log",
     benchmark:
-        "benchmarks/rules/evaluate/{model}/{train_set}/{method}/seed{seed}/{benchmark}.{decoding}.tsv"
+        "benchmarks/rules/evaluate/{model}/{train_set}/{method}/seed{seed}.tsv"
     conda:
         "../envs/cotmask.yaml"
     threads: resource("evaluate", "threads")
@@ -21,6 +24,6 @@ rule evaluate:
         runtime=resource("evaluate", "runtime"),
         gpu=resource("evaluate", "gpu"),
     params:
-        settings=evaluation_params,
+        runs=evaluation_runs_params,
     script:
         "../scripts/evaluate.py"

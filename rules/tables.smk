@@ -1,11 +1,13 @@
 # Aggregation: every evaluation -> Tables 1, 2, 5 counterparts, comparisons, the Fig. 3 data and
-# figures, and results/summary.json (cotmask.tables.build_tables). The index of evaluations is built
-# from the config in common.smk (sweep points flagged for Fig. 3) and passed as a param.
+# figures, and results/summary.json (cotmask.tables.build_tables). The inputs are the evaluate jobs'
+# directories; the index of evaluations (one entry per benchmark and decoding, with the paths of its
+# files in those directories) is built from the config in common.smk (sweep points flagged for
+# Fig. 3) and passed as a param.
 
 
 rule tables:
     input:
-        eval_files(),
+        eval_dirs(),
     output:
         report_table_files(),
         summary=f"{RESULTS}/summary.json",

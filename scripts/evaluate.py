@@ -1,8 +1,9 @@
-"""Snakemake adapter: evaluate one fine-tuned model on one benchmark with one decoding mode.
+"""Snakemake adapter: evaluate one fine-tuned model on every benchmark and decoding asked of it.
 
-Calls ``cotmask.evaluate.evaluate(model_dir, benchmark_file, predictions_out, summary_out, *,
-threads, **settings)``; settings (scoring, calculator, prompt_template, batch_size,
-max_new_tokens, limit, seed) come from params.settings.
+Calls ``cotmask.evaluate.evaluate_suite(model_dir, runs, out_dir, *, threads)``, which loads the
+model once; params.runs lists one entry per (benchmark, decoding): ``name`` (the file stem
+``{benchmark}.{decoding}``), ``benchmark_file`` and the settings (scoring, calculator,
+prompt_template, batch_size, max_new_tokens, limit, n_bootstrap, seed).
 """
 
 from typing import TYPE_CHECKING
@@ -16,13 +17,11 @@ from cotmask.logs import log_to  # noqa: E402
 
 log_to(snakemake.log[0])
 
-from cotmask.evaluate import evaluate  # noqa: E402
+from cotmask.evaluate import evaluate_suite  # noqa: E402
 
-evaluate(
+evaluate_suite(
     snakemake.input.model,
-    snakemake.input.data,
-    snakemake.output.predictions,
-    snakemake.output.summary,
+    snakemake.params.runs,
+    snakemake.output[0],
     threads=snakemake.threads,
-    **snakemake.params.settings,
 )

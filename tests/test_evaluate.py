@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cotmask.evaluate import evaluate
+from cotmask.evaluate import evaluate, evaluate_suite
 from cotmask.records import RecordError, write_jsonl
 
 try:  # rootdir-relative import ("prepend" mode) or package import when tests/ is a package
@@ -59,7 +59,7 @@ def test_evaluate_end_to_end(model_dir, benchmark, tmp_path, calculator):
     assert SUMMARY_FIELDS <= set(summary)
     assert [set(item) for item in items] == [ITEM_FIELDS] * 3
     assert [item["id"] for item in items] == ["q1", "q2", "q3"]
-    expected_generation = "<<6*7=42>>####9" if calculator else "<<6*7=41>>####9"
+    expected_generation = "<<6*7=42>>42####9" if calculator else "<<6*7=41>>####9"
     assert [item["generation"] for item in items] == [expected_generation] * 3
     assert [item["extracted"] for item in items] == ["9"] * 3
     assert [item["correct"] for item in items] == [True, True, False]
@@ -131,3 +131,98 @@ def test_evaluate_project_tiny_model(tiny_model_dir, tmp_path):
         for expression, written in re.findall(r"<<([^<>=\n]*)=([^<>]*)>>", item["generation"]):
             if calculate(expression) is not None:
                 assert written == calculate(expression)
+
+
+# ------------------------------------------------------------------------------ evaluate_suite
+
+TIMINGS = ("wall_time_s", "problems_per_s")
+
+
+def _without_timings(summary):
+    return {key: value for key, value in summary.items() if key not in TIMINGS}
+
+
+@pytest.mark.parametrize("which", ["bigram", "tiny_llama"])
+def test_evaluate_suite_writes_what_separate_evaluate_calls_write(which, request, benchmark, tmp_path, monkeypatch):
+    """One model load, several (benchmark, decoding) runs: the same per-item files byte for byte and the
+    same summaries (up to timings) as one evaluate() call per run; model and tokenizer loaded once."""
+    import cotmask.generation
+
+    model = str(request.getfixturevalue("model_dir" if which == "bigram" else "tiny_model_dir"))
+    other = tmp_path / "other.jsonl"
+    write_jsonl([
+        {"id": f"o{i}", "question": f"Tom had {a} pens and bought {b} more. How many pens does Tom have now?",
+         "solution": f"<<{a}+{b}={a + b}>>\n#### {a + b}", "answer": str(a + b), "source": "tiny_test",
+         "metadata": {"template": "t00", "n_steps": 1}}
+        for i, (a, b) in enumerate([(12, 30), (5, 7), (40, 2), (6, 7)])
+    ], other)
+    common = dict(prompt_template="short", batch_size=2, max_new_tokens=30, n_bootstrap=100, seed=3)
+    runs = [
+        {"name": "bench.plain", "benchmark_file": str(benchmark), "scoring": "gsm8k", "calculator": False, **common},
+        {"name": "bench.calc", "benchmark_file": str(benchmark), "scoring": "gsm8k", "calculator": True, **common},
+        {"name": "other.calc", "benchmark_file": str(other), "scoring": "auto", "calculator": True, **common,
+         "limit": 3},
+    ]
+    loads = []
+    real_load = cotmask.generation.load_model
+    monkeypatch.setattr(cotmask.generation, "load_model", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    summaries = evaluate_suite(model, runs, tmp_path / "suite", threads=1)
+    assert len(loads) == 1
+    assert list(summaries) == ["bench.plain", "bench.calc", "other.calc"]
+    assert sorted(p.name for p in (tmp_path / "suite").iterdir()) == sorted(
+        f"{run['name']}.{ext}" for run in runs for ext in ("jsonl", "json"))
+
+    for run in runs:
+        settings = {key: value for key, value in run.items() if key not in ("name", "benchmark_file")}
+        alone = evaluate(model, run["benchmark_file"], tmp_path / "alone" / f"{run['name']}.jsonl",
+                         tmp_path / "alone" / f"{run['name']}.json", **settings)
+        suite_items = (tmp_path / "suite" / f"{run['name']}.jsonl").read_bytes()
+        assert suite_items == (tmp_path / "alone" / f"{run['name']}.jsonl").read_bytes(), run["name"]
+        written = json.loads((tmp_path / "suite" / f"{run['name']}.json").read_text())
+        assert written == summaries[run["name"]]
+        assert _without_timings(written) == _without_timings(alone), run["name"]
+    assert summaries["other.calc"]["n"] == 3 and summaries["bench.calc"]["calculator"] is True
+
+
+def test_evaluate_suite_checks_every_run_before_loading(model_dir, benchmark, tmp_path, monkeypatch):
+    import cotmask.generation
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model must not be loaded")
+
+    monkeypatch.setattr(cotmask.generation, "load_model", no_load)
+    good = {"name": "a.plain", "benchmark_file": str(benchmark), "prompt_template": "short"}
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"runs\[1\] \(b\.plain\): unknown setting\(s\) \['temprature'\]"):
+        evaluate_suite(model_dir, [good, {**good, "name": "b.plain", "temprature": 0.1}], out)
+    with pytest.raises(ValueError, match=r"repeated: \['a\.plain'\]"):
+        evaluate_suite(model_dir, [good, good], out)
+    with pytest.raises(ValueError, match="not a plain file name stem"):
+        evaluate_suite(model_dir, [{**good, "name": "../a"}], out)
+    with pytest.raises(ValueError, match=r"runs\[0\]: 'benchmark_file' is missing"):
+        evaluate_suite(model_dir, [{"name": "a"}], out)
+    with pytest.raises(ValueError, match="at least one run"):
+        evaluate_suite(model_dir, [], out)
+    with pytest.raises(ValueError, match="unknown scoring"):
+        evaluate_suite(model_dir, [good, {**good, "name": "b", "scoring": "bleu"}], out)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        evaluate_suite(model_dir, [good, {**good, "name": "b", "benchmark_file": str(tmp_path / "none.jsonl")}], out)
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        evaluate_suite(tmp_path / "no-model", [good], out)
+    assert not out.exists()
+
+
+def test_evaluate_suite_cli(model_dir, benchmark, tmp_path, monkeypatch, capsys):
+    import cotmask.cli
+
+    monkeypatch.setattr(cotmask.cli, "COMMAND_MODULES", ("cotmask.evaluate", "cotmask.scoring"))
+    runs = [{"name": f"b.{mode}", "benchmark_file": str(benchmark), "calculator": mode == "calc",
+             "prompt_template": "short", "max_new_tokens": 30, "n_bootstrap": 50} for mode in ("plain", "calc")]
+    (tmp_path / "runs.json").write_text(json.dumps({"runs": runs}))
+    code = cotmask.cli.main(["evaluate-suite", "--model", str(model_dir), "--runs", str(tmp_path / "runs.json"),
+                             "--out-dir", str(tmp_path / "out")])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert set(printed) == {"b.plain", "b.calc"}
+    assert (printed["b.plain"]["n_correct"], printed["b.calc"]["n_correct"]) == (2, 2)
+    assert json.loads((tmp_path / "out" / "b.calc.json").read_text())["calculator"] is True

@@ -82,6 +82,7 @@ def build_bigram_model(tokenizer, successor: dict[str, str]) -> LlamaForCausalLM
 SCRIPT = ["Answer", ":", "<<", "6", "*", "7", "=", "4", "1", ">>", "####", "9", "\n", "Question", ":"]
 SUCCESSOR = {current: following for current, following in zip(SCRIPT, SCRIPT[1:])}
 SUCCESSOR[":"] = "<<"
+SUCCESSOR["2"] = "####"  # only reached when the calculator forces "42>>42"
 
 
 @pytest.fixture(scope="module")
@@ -110,16 +111,16 @@ def test_calculator_forces_exact_result(tokenizer, bigram):
     plain = generate(bigram, tokenizer, [prompt], max_new_tokens=30, calculator=False)
     calc = generate(bigram, tokenizer, [prompt], max_new_tokens=30, calculator=True)
     assert plain == ["<<6*7=41>>####9"]
-    assert calc == ["<<6*7=42>>####9"]
+    assert calc == ["<<6*7=42>>42####9"]  # the result is forced inside the annotation and after it
     # Per-row forcing inside a left-padded batch of prompts of different lengths.
     batch = [prompt, "Answer:", "Question: Tom has 48 apples and gives half away. How many are left?\nAnswer:"]
     assert generate(bigram, tokenizer, batch, max_new_tokens=30, calculator=True, batch_size=3) == [
-        "<<6*7=42>>####9"] * 3
+        "<<6*7=42>>42####9"] * 3
 
 
 def test_calculator_repeats_for_every_annotation(tokenizer, bigram):
-    (out,) = generate(bigram, tokenizer, ["Answer:"], max_new_tokens=40, calculator=True, stop_at_answer=False)
-    assert out.count("<<6*7=42>>") >= 3
+    (out,) = generate(bigram, tokenizer, ["Answer:"], max_new_tokens=60, calculator=True, stop_at_answer=False)
+    assert out.count("<<6*7=42>>42####") >= 3
     assert "41" not in out
 
 
@@ -200,7 +201,9 @@ def test_forced_ids_join_sentencepiece_style_tokenizer():
     for expression, result in [("48/2", "24"), ("3*5", "15"), ("10/4", "2.5"), ("1-3", "-2")]:
         context = f"Half is <<{expression}="
         ids = fast.encode(context, add_special_tokens=False) + forced_token_ids(fast, expression, result)
-        assert fast.decode(ids) == f"{context}{result}>>"
+        assert fast.decode(ids) == f"{context}{result}>>{result}"
+        short = fast.encode(context, add_special_tokens=False) + forced_token_ids(fast, expression, result, False)
+        assert fast.decode(short) == f"{context}{result}>>"
 
 
 def test_load_model_sets_left_padding(tmp_path, tokenizer):
@@ -229,7 +232,7 @@ def test_project_tokenizer_calculator_join_and_flags(tiny_tokenizer_dir):
     for expression, result in [("12+30", "42"), ("42-7", "35"), ("3/4", "0.75")]:
         context = f"Tom had {expression} = <<{expression}="
         ids = project.encode(context, add_special_tokens=False) + forced_token_ids(project, expression, result)
-        assert project.decode(ids) == f"{context}{result}>>"
+        assert project.decode(ids) == f"{context}{result}>>{result}"
     ends_with_equals, has_newline = _token_flags(project, len(project))
     assert ends_with_equals[project.convert_tokens_to_ids("=")]
     assert has_newline[project.encode("\n", add_special_tokens=False)[0]]

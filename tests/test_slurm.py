@@ -50,10 +50,11 @@ TEST_ONLY_OPTIONS = (
     "--slurm-keep-successful-logs",
 )
 
-#: Smoke-DAG targets: one SFT and one MFT fine-tune of the tiny Llama on GSM, each evaluated.
+#: Smoke-DAG targets: one SFT and one MFT fine-tune of the tiny Llama on GSM, each evaluated (one
+#: evaluate job per fine-tune: its directory, with every benchmark and decoding smoke.yaml asks of it).
 SMOKE_TARGETS = (
-    "work/evals/llama/gsm/sft/seed1/gsm_test.plain.json",
-    "work/evals/llama/gsm/mft/seed1/gsm_test.plain.json",
+    "work/evals/llama/gsm/sft/seed1",
+    "work/evals/llama/gsm/mft/seed1",
 )
 #: JSON keys whose values are measurements of time, not results.
 TIMING_KEY = re.compile(r"time|_per_s$|per_second|runtime")

@@ -162,9 +162,14 @@ def expected_evaluations(cfg: dict) -> set[tuple]:
     return runs
 
 
+def expected_evaluated_finetunes(cfg: dict) -> set[tuple]:
+    """(model, train_set, method, seed) of every fine-tune with an evaluation: one evaluate job each."""
+    return {run[:4] for run in expected_evaluations(cfg)}
+
+
 def expected_finetunes(cfg: dict) -> set[tuple]:
     """Fine-tunes of the evaluations plus those that sample RFT datasets (transitively)."""
-    finetunes = {run[:4] for run in expected_evaluations(cfg)}
+    finetunes = expected_evaluated_finetunes(cfg)
     while True:
         needed = needed_datasets(cfg, finetunes)
         samplers = {
@@ -210,7 +215,7 @@ def expected_counts(cfg: dict) -> dict[str, int]:
     counts["train_tokenizer"] = 1 if tiny else 0
     counts["base_model"] = len(tiny)
     counts["finetune"] = len(finetunes)
-    counts["evaluate"] = len(expected_evaluations(cfg))
+    counts["evaluate"] = len(expected_evaluated_finetunes(cfg))
     counts["tables"] = 1
     counts["all"] = 1
     return {rule: n for rule, n in counts.items() if n}
@@ -349,6 +354,12 @@ def test_smoke_run_produces_every_output(smoke_run):
         summary = json.loads(Path(f"{prefix}.json").read_text())
         assert summary["n"] > 0 and 0.0 <= summary["accuracy"] <= 1.0
         assert summary["calculator"] == (dec == "calc")
+    # one evaluate job per fine-tune wrote exactly that fine-tune's (benchmark, decoding) files
+    for model, train_set, method, seed in expected_evaluated_finetunes(cfg):
+        directory = smoke_run / "work" / "evals" / model / train_set / method / f"seed{seed}"
+        written = {p.name for p in directory.iterdir() if p.name != ".snakemake_timestamp"}
+        pairs = {f"{b}.{d}" for m, t, x, s, b, d in evaluations if (m, t, x, s) == (model, train_set, method, seed)}
+        assert written == {f"{pair}.{ext}" for pair in pairs for ext in ("jsonl", "json")}, directory
     summary = json.loads((smoke_run / "results" / "summary.json").read_text())
     assert summary["inputs"]["n_evaluations"] == len(evaluations)
     assert (smoke_run / "results" / "figures" / "fig3_mask_ratio.png").stat().st_size > 0
@@ -373,16 +384,29 @@ def test_changed_mask_ratio_reruns_exactly_the_affected_jobs(smoke_run):
     jobs = planned_jobs(result.stdout)
     finetunes = {tuple(w[k] for k in ("model", "train_set", "method", "seed")) for r, w in jobs if r == "finetune"}
     assert finetunes == {("mistral", "metamath", "mft", "1")}
-    evaluations = {
-        tuple(w[k] for k in ("model", "train_set", "method", "seed", "benchmark", "decoding"))
-        for r, w in jobs
-        if r == "evaluate"
-    }
+    evaluations = {tuple(w[k] for k in ("model", "train_set", "method", "seed")) for r, w in jobs if r == "evaluate"}
     expected = {
-        tuple(map(str, run)) for run in expected_evaluations(cfg) if run[:3] == ("mistral", "metamath", "mft")
+        tuple(map(str, ft)) for ft in expected_evaluated_finetunes(cfg) if ft[:3] == ("mistral", "metamath", "mft")
     }
     assert evaluations == expected
     assert {r for r, _ in jobs} == {"finetune", "evaluate", "tables", "all"}
+
+
+@pytest.mark.slow
+def test_changed_benchmark_setting_reruns_only_its_evaluations(smoke_run):
+    """An evaluation setting of one benchmark reruns the evaluate jobs of the fine-tunes evaluated on
+    it (each loads its model once and redoes all its pairs) and tables; no fine-tune."""
+    cfg = load(CONFIGS["smoke"])
+    cfg["benchmarks"]["math_test"].setdefault("evaluation", {})["max_new_tokens"] = 17
+    write(cfg, smoke_run / "changed_benchmark.yaml")
+    result = snakemake(smoke_run, "-n", "--configfile", "changed_benchmark.yaml")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "Params have changed" in result.stdout
+    jobs = planned_jobs(result.stdout)
+    evaluations = {tuple(w[k] for k in ("model", "train_set", "method", "seed")) for r, w in jobs if r == "evaluate"}
+    expected = {tuple(map(str, run[:4])) for run in expected_evaluations(cfg) if run[4] == "math_test"}
+    assert evaluations == expected and expected
+    assert {r for r, _ in jobs} == {"evaluate", "tables", "all"}
 
 
 @pytest.mark.slow
@@ -396,12 +420,10 @@ def test_new_seed_runs_only_the_new_jobs(smoke_run):
     jobs = planned_jobs(result.stdout)
     finetunes = {tuple(w[k] for k in ("model", "train_set", "method", "seed")) for r, w in jobs if r == "finetune"}
     assert finetunes == {tuple(map(str, f)) for f in expected_finetunes(new) - expected_finetunes(old)}
-    evaluations = {
-        tuple(w[k] for k in ("model", "train_set", "method", "seed", "benchmark", "decoding"))
-        for r, w in jobs
-        if r == "evaluate"
+    evaluations = {tuple(w[k] for k in ("model", "train_set", "method", "seed")) for r, w in jobs if r == "evaluate"}
+    assert evaluations == {
+        tuple(map(str, f)) for f in expected_evaluated_finetunes(new) - expected_evaluated_finetunes(old)
     }
-    assert evaluations == {tuple(map(str, e)) for e in expected_evaluations(new) - expected_evaluations(old)}
     assert {r for r, _ in jobs} == {"finetune", "evaluate", "tables", "all"}
 
 

@@ -36,6 +36,7 @@ from cotmask.records import dataset_stats
 
 SOURCE = "gsm_synth"
 ALL_SPLITS = ("train", "test", "ic_2step", "ic_mstep")
+PRETRAIN_SPLIT = "pretrain"
 MAX_DRAWS_PER_ITEM = 200
 
 OPTIONS: dict[str, Option] = {
@@ -44,6 +45,7 @@ OPTIONS: dict[str, Option] = {
         Option("seed", int, 0, "random seed"),
         Option("n_train", int, 1500, "number of training problems", at_least(0)),
         Option("n_test", int, 300, "number of test problems", at_least(0)),
+        Option("n_pretrain", int, 0, "problems in the pretrain split (0: no pretrain split)", at_least(0)),
         Option("n_ic", int, 300, "items in each of ic_2step and ic_mstep", at_least(0)),
         Option("ic_bases", int, 60, "distinct base problems per IC split (test problems first)", at_least(1)),
         Option("min_steps", int, 2, "fewest calculation steps", at_least(1)),
@@ -63,7 +65,7 @@ OPTIONS: dict[str, Option] = {
 
 def source_splits(name: str, options: dict[str, Any]) -> list[str]:
     """Splits written for these (resolved) options."""
-    return list(options["splits"])
+    return list(options["splits"]) + ([PRETRAIN_SPLIT] if options.get("n_pretrain", 0) > 0 else [])
 
 
 # ------------------------------------------------------------------ problems
@@ -149,17 +151,41 @@ def problem_record(problem: GsmProblem, record_id: str, split: str) -> dict:
 
 
 class _Drawer:
-    """Draws problems from one random stream, rejecting duplicates of anything seen so far."""
+    """Draws problems from one random stream, rejecting duplicates of anything seen so far.
 
-    def __init__(self, stream: str, numbers: NumberRange, seen: set, counters: Counter):
+    With ``set_aside_exhausted`` a (template, steps) pair that yields no new problem in
+    ``MAX_DRAWS_PER_ITEM`` tries is set aside (counted) and the draw moves on to the other pairs,
+    instead of failing: large corpora exhaust the small templates.
+    """
+
+    def __init__(self, stream: str, numbers: NumberRange, seen: set, counters: Counter, set_aside_exhausted: bool = False):
         self.rng = random.Random(stream)
         self.numbers = numbers
         self.seen = seen
         self.counters = counters
+        self.set_aside_exhausted = set_aside_exhausted
+        self.exhausted: set[tuple[str, int]] = set()
 
     def draw(self, pool: list[str], steps: list[int], label: str) -> GsmProblem:
-        n = self.rng.choice(steps)
-        template = self.rng.choice([t for t in pool if TEMPLATES[t].supports(n)])
+        while True:
+            open_steps = [n for n in steps if any(TEMPLATES[t].supports(n) and (t, n) not in self.exhausted for t in pool)]
+            if not open_steps:
+                break
+            n = self.rng.choice(open_steps)
+            template = self.rng.choice([t for t in pool if TEMPLATES[t].supports(n) and (t, n) not in self.exhausted])
+            problem = self._draw_from(template, n, label)
+            if problem is not None:
+                return problem
+            if not self.set_aside_exhausted:
+                break
+            self.exhausted.add((template, n))
+            self.counters[f"exhausted_{label}"] += 1
+        raise RuntimeError(
+            f"gsm_synth: could not draw a {label} problem in {MAX_DRAWS_PER_ITEM} tries "
+            f"(steps {steps}, templates {pool}); widen max_number/max_value or the template set"
+        )
+
+    def _draw_from(self, template: str, n: int, label: str) -> GsmProblem | None:
         for _ in range(MAX_DRAWS_PER_ITEM):
             # a bad draw keeps its template and step count, so both keep their intended distribution
             seed = self.rng.getrandbits(40)
@@ -174,10 +200,7 @@ class _Drawer:
                 continue
             self.seen.add(key)
             return problem
-        raise RuntimeError(
-            f"gsm_synth: could not draw a {label} problem in {MAX_DRAWS_PER_ITEM} tries "
-            f"(steps {steps}, templates {pool}); widen max_number/max_value or the template set"
-        )
+        return None
 
 
 def _template_pools(options: dict) -> tuple[list[str], list[str]]:
@@ -237,7 +260,8 @@ def generate(options: dict) -> tuple[dict[str, list[dict]], dict]:
     steps = list(range(options["min_steps"], options["max_steps"] + 1))
     seed = options["seed"]
     wanted = set(options["splits"])
-    need_test = bool(wanted & {"test", "ic_2step", "ic_mstep"})
+    # test is drawn whenever pretrain is, so that pretrain never depends on which splits are written
+    need_test = bool(wanted & {"test", "ic_2step", "ic_mstep"}) or options["n_pretrain"] > 0
     counters: Counter = Counter()
     seen: set = set()
 
@@ -271,6 +295,15 @@ def generate(options: dict) -> tuple[dict[str, list[dict]], dict]:
         records, ic_stats = _ic_split(split, bases, options, numbers)
         out[split] = records
         extra[split] = {"bases_from_test": n_from_test, "bases_extra": len(bases) - n_from_test, **ic_stats}
+    if options["n_pretrain"] > 0:
+        # drawn after every other split (same `seen` set): disjoint from all of them, and the other
+        # splits are identical with or without it
+        drawer = _Drawer(f"gsm_synth:{seed}:pretrain", numbers, seen, counters, set_aside_exhausted=True)
+        pool = train_pool  # held-out templates (template_holdout) stay unseen in pre-training too
+        out[PRETRAIN_SPLIT] = [
+            problem_record(drawer.draw(pool, steps, PRETRAIN_SPLIT), f"gsm-pretrain-{i:06d}", PRETRAIN_SPLIT)
+            for i in range(options["n_pretrain"])
+        ]
     stats = {"generation": dict(sorted(counters.items())), "ic": extra, "templates_train": train_pool, "templates_test": test_pool}
     return out, stats
 
