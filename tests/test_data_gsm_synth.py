@@ -223,3 +223,39 @@ def test_unknown_source_is_named(tmp_path):
     with pytest.raises(ValueError, match="gsm9k"):
         source_splits("gsm9k", {})
     assert "gsm_synth" in SOURCES and "math_synth" in SOURCES
+
+
+def _math_key(record: dict) -> tuple:
+    program = record["metadata"]["program"]
+    return record["metadata"]["template"], json.dumps(program["givens"]), json.dumps(program["steps"])
+
+
+def test_pretrain_split_is_disjoint_and_leaves_other_splits_unchanged(tmp_path, built):
+    out = tmp_path / "with_pretrain"
+    stats = build_source("gsm_synth", str(out), seed=3, n_pretrain=400, **SMALL)
+    assert source_splits("gsm_synth", {**SMALL, "n_pretrain": 400}) == list(ALL_SPLITS) + ["pretrain"]
+    assert source_splits("gsm_synth", SMALL) == list(ALL_SPLITS)
+    for split in ALL_SPLITS:  # identical bytes with and without the pretrain split
+        assert (out / f"{split}.jsonl").read_bytes() == (built / f"{split}.jsonl").read_bytes()
+    pretrain = read_jsonl(out / "pretrain.jsonl")
+    assert len(pretrain) == 400 and stats["splits"]["pretrain"]["n"] == 400
+    assert len({_math_key(r) for r in pretrain}) == 400
+    others = load(out)
+    held = {_math_key(r) for split in ("train", "test") for r in others[split]}
+    held |= {r["metadata"]["original_question"] for split in ("ic_2step", "ic_mstep") for r in others[split]}
+    for r in pretrain:
+        assert _math_key(r) not in held and r["question"] not in held
+        assert r["metadata"]["split"] == "pretrain"
+        assert run_program(r["metadata"]["program"]) == int(r["answer"])
+
+
+def test_pretrain_split_sets_exhausted_templates_aside(tmp_path):
+    """A corpus larger than a small template's space: that template is set aside (counted), no failure."""
+    out = tmp_path / "small_space"
+    options = dict(n_train=20, n_test=10, n_ic=10, ic_bases=5, min_steps=2, max_steps=2, max_number=6, max_value=60)
+    options["templates"] = ["theater", "reading"]
+    stats = build_source("gsm_synth", str(out), seed=1, n_pretrain=400, **options)
+    pretrain = read_jsonl(out / "pretrain.jsonl")
+    assert len(pretrain) == 400 == len({_math_key(r) for r in pretrain})
+    assert stats["generation"]["exhausted_pretrain"] == 1
+    assert {r["metadata"]["template"] for r in pretrain} == {"theater", "reading"}  # set aside only when spent
