@@ -69,12 +69,12 @@ def build_model(args: argparse.Namespace, vocab: int):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--heads", type=int, default=4)
-    parser.add_argument("--intermediate", type=int, default=None, help="default: 2.6875 x hidden (Llama ratio)")
-    parser.add_argument("--vocab", type=int, default=512)
-    parser.add_argument("--seq", type=int, default=100)
+    parser.add_argument("--intermediate", type=int, default=176, help="the embedded default: 176 for hidden 64")
+    parser.add_argument("--vocab", type=int, default=2000)
+    parser.add_argument("--seq", type=int, default=120)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=30, help="measured steps per mode")
     parser.add_argument("--warmup", type=int, default=5, help="unmeasured steps per mode first")
