@@ -1,0 +1,49 @@
+"""benchmarks/rule_times.py: the per-rule summary of Snakemake benchmark files that the README's run-time table uses."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location("rule_times", ROOT / "benchmarks" / "rule_times.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write(path: Path, seconds: float, rss: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(HEADER + f"{seconds}\t0:00:00\t{rss}\t1\t1\t1\t0\t0\t50\t{seconds}\n")
+
+
+def test_sums_means_and_order(tmp_path):
+    tool = load_tool()
+    write(tmp_path / "finetune" / "llama" / "gsm" / "sft" / "seed1.tsv", 30.0, 500)
+    write(tmp_path / "finetune" / "llama" / "gsm" / "mft" / "seed1.tsv", 90.0, 700)
+    write(tmp_path / "tables" / "tables.tsv", 8.0, 300)
+    summary = tool.rule_times(tmp_path)
+    assert [row["rule"] for row in summary] == ["finetune", "tables"]
+    finetune = summary[0]
+    assert finetune["jobs"] == 2 and finetune["total_s"] == 120.0 and finetune["mean_s"] == 60.0
+    assert finetune["max_s"] == 90.0 and finetune["max_rss_mb"] == 700.0
+    table = tool.markdown(summary)
+    assert "| `finetune` | 2 | 2.0 min | 60 s | 90 s |" in table
+    assert table.splitlines()[-1].startswith("| all | 3 | 2.1 min")
+
+
+def test_missing_folder_and_empty_file_are_named(tmp_path):
+    tool = load_tool()
+    with pytest.raises(FileNotFoundError, match="no benchmark folder"):
+        tool.rule_times(tmp_path / "nope")
+    empty = tmp_path / "evaluate" / "x.tsv"
+    empty.parent.mkdir(parents=True)
+    empty.write_text(HEADER)
+    with pytest.raises(ValueError, match="x.tsv: no benchmark row"):
+        tool.rule_times(tmp_path)
