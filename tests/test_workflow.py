@@ -372,19 +372,29 @@ def test_smoke_run_produces_every_output(smoke_run):
     assert rerun.returncode == 0 and "Nothing to be done" in rerun.stdout, rerun.stdout[-3000:]
 
 
+def planned_jobs_after_param_change(workdir: Path, cfg: dict, name: str) -> list:
+    """Dry-run the finished smoke run with an edited config; the jobs Snakemake would rerun."""
+    write(cfg, workdir / name)
+    result = snakemake(workdir, "-n", "--configfile", name)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "Params have changed" in result.stdout
+    return planned_jobs(result.stdout)
+
+
+def finetune_keys(jobs: list, rule: str) -> set:
+    """(model, train_set, method, seed) of the planned jobs of one rule."""
+    return {tuple(w[k] for k in ("model", "train_set", "method", "seed")) for r, w in jobs if r == rule}
+
+
 @pytest.mark.slow
 def test_changed_mask_ratio_reruns_exactly_the_affected_jobs(smoke_run):
     cfg = load(CONFIGS["smoke"])
     cell = next(c for c in cfg["cells"] if (c["model"], c["train_set"]) == ("mistral", "metamath"))
     cell.setdefault("overrides", {})["mft"] = {"mask_ratio": 0.3}
-    write(cfg, smoke_run / "changed_ratio.yaml")
-    result = snakemake(smoke_run, "-n", "--configfile", "changed_ratio.yaml")
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert "Params have changed" in result.stdout
-    jobs = planned_jobs(result.stdout)
-    finetunes = {tuple(w[k] for k in ("model", "train_set", "method", "seed")) for r, w in jobs if r == "finetune"}
+    jobs = planned_jobs_after_param_change(smoke_run, cfg, "changed_ratio.yaml")
+    finetunes = finetune_keys(jobs, "finetune")
     assert finetunes == {("mistral", "metamath", "mft", "1")}
-    evaluations = {tuple(w[k] for k in ("model", "train_set", "method", "seed")) for r, w in jobs if r == "evaluate"}
+    evaluations = finetune_keys(jobs, "evaluate")
     expected = {
         tuple(map(str, ft)) for ft in expected_evaluated_finetunes(cfg) if ft[:3] == ("mistral", "metamath", "mft")
     }
@@ -398,12 +408,8 @@ def test_changed_benchmark_setting_reruns_only_its_evaluations(smoke_run):
     it (each loads its model once and redoes all its pairs) and tables; no fine-tune."""
     cfg = load(CONFIGS["smoke"])
     cfg["benchmarks"]["math_test"].setdefault("evaluation", {})["max_new_tokens"] = 17
-    write(cfg, smoke_run / "changed_benchmark.yaml")
-    result = snakemake(smoke_run, "-n", "--configfile", "changed_benchmark.yaml")
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert "Params have changed" in result.stdout
-    jobs = planned_jobs(result.stdout)
-    evaluations = {tuple(w[k] for k in ("model", "train_set", "method", "seed")) for r, w in jobs if r == "evaluate"}
+    jobs = planned_jobs_after_param_change(smoke_run, cfg, "changed_benchmark.yaml")
+    evaluations = finetune_keys(jobs, "evaluate")
     expected = {tuple(map(str, run[:4])) for run in expected_evaluations(cfg) if run[4] == "math_test"}
     assert evaluations == expected and expected
     assert {r for r, _ in jobs} == {"evaluate", "tables", "all"}
