@@ -178,9 +178,12 @@ TABLE_STEMS = (
     "accuracy_cells",
     "fig3_mask_ratio",
     "accuracy_by_steps",
+    "accuracy_by_distractor",
 )
 FIGURE_NAMES = ("fig3_mask_ratio", "main_results", "main_results_plain", "accuracy_by_steps")
 MISSING = "–"
+#: GSM-IC's distractor factors, read from each item's metadata (GSM-IC reports accuracy by each).
+DISTRACTOR_FACTORS = ("distractor_topic", "distractor_role", "distractor_range")
 
 
 class TableInputError(ValueError):
@@ -225,6 +228,7 @@ class Evaluation:
     templates: dict[str, str | None]
     n_steps: dict[str, int | None]
     summary: dict = field(default_factory=dict)
+    distractor: dict[str, dict[str, str]] = field(default_factory=dict)  # item id -> factor -> value
     mask_ratio: float | None = None
     mask_warmup: float | None = None
     epochs: int | None = None
@@ -276,12 +280,13 @@ def _validate_entry(number: int, entry: Any) -> dict:
     return normal
 
 
-def _read_items(path: str, cluster_by: str | None = "template") -> tuple[dict, dict, dict, dict]:
-    """Parse a per-item JSONL file: (correct, invalid, cluster, n_steps), each keyed by item id.
+def _read_items(path: str, cluster_by: str | None = "template") -> tuple[dict, dict, dict, dict, dict]:
+    """Parse a per-item JSONL file: (correct, invalid, cluster, n_steps, distractor factors), each keyed by
+    item id (the factors: the :data:`DISTRACTOR_FACTORS` present in the item's metadata, as strings).
 
     The cluster of an item is ``metadata[cluster_by]`` (None when absent or ``cluster_by`` is None).
     """
-    correct, invalid, templates, n_steps = {}, {}, {}, {}
+    correct, invalid, templates, n_steps, distractor = {}, {}, {}, {}, {}
     try:
         lines = list(iter_jsonl(path))
     except RecordError as error:
@@ -311,9 +316,12 @@ def _read_items(path: str, cluster_by: str | None = "template") -> tuple[dict, d
         templates[item_id] = str(template) if template not in (None, "") else None
         steps = metadata.get("n_steps")
         n_steps[item_id] = steps if isinstance(steps, int) and not isinstance(steps, bool) else None
+        factors = {k: str(metadata[k]) for k in DISTRACTOR_FACTORS if metadata.get(k) not in (None, "")}
+        if factors:
+            distractor[item_id] = factors
     if not correct:
         raise TableInputError(f"{path}: no items")
-    return correct, invalid, templates, n_steps
+    return correct, invalid, templates, n_steps, distractor
 
 
 def _read_summary(path: str, correct: dict[str, bool], items_path: str) -> dict:
@@ -365,7 +373,7 @@ def load_evaluations(
         entries.append(normal)
     evaluations = []
     for normal in entries:
-        correct, invalid, templates, n_steps = _read_items(normal["path"], cluster_by)
+        correct, invalid, templates, n_steps, distractor = _read_items(normal["path"], cluster_by)
         summary = _read_summary(normal["summary"], correct, normal["path"])
         evaluations.append(
             Evaluation(
@@ -377,6 +385,7 @@ def load_evaluations(
                 templates=templates,
                 n_steps=n_steps,
                 summary=summary,
+                distractor=distractor,
                 mask_ratio=normal.get("mask_ratio"),
                 mask_warmup=normal.get("mask_warmup"),
                 epochs=normal.get("epochs"),
@@ -401,7 +410,7 @@ CellKey = tuple[str, str, str, str, str]  # model, train_set, method, benchmark,
 
 def _pool(first: Evaluation, second: Evaluation, name: str) -> Evaluation:
     """Merge the GSM-IC 2-step and m-step evaluations of one run into one pooled evaluation."""
-    merged: dict[str, dict] = {"correct": {}, "invalid": {}, "templates": {}, "n_steps": {}}
+    merged: dict[str, dict] = {"correct": {}, "invalid": {}, "templates": {}, "n_steps": {}, "distractor": {}}
     for ev in (first, second):
         for item_id in ev.correct:
             key = f"{ev.benchmark}:{item_id}"
@@ -409,6 +418,8 @@ def _pool(first: Evaluation, second: Evaluation, name: str) -> Evaluation:
             merged["invalid"][key] = ev.invalid[item_id]
             merged["templates"][key] = ev.templates[item_id]
             merged["n_steps"][key] = ev.n_steps[item_id]
+            if item_id in ev.distractor:
+                merged["distractor"][key] = ev.distractor[item_id]
     return Evaluation(
         model=first.model,
         train_set=first.train_set,
@@ -1548,6 +1559,83 @@ def build_by_steps(study: Study, opts: Options) -> Table:
     )
 
 
+DISTRACTOR_COLUMNS = [
+    "model",
+    "train_set",
+    "method",
+    "benchmark",
+    "benchmark_label",
+    "decoding",
+    "factor",
+    "value",
+    "n_items",
+    "mean",
+    "sd",
+    "n_seeds",
+]
+
+
+def build_by_distractor(study: Study, opts: Options) -> Table:
+    """GSM-IC's breakdown: accuracy by distractor topic, role and number range (item metadata), per
+    distractor benchmark and main method; the pooled GSM-IC cell is left out (its splits are listed)."""
+    rows = []
+    methods = set(opts.main_methods)
+    for key in sorted(study.cells):
+        if key[2] not in methods or study.role_of.get(key[3]) == POOLED_ROLE:
+            continue
+        seeds = study.cells[key]
+        first = seeds[min(seeds)]
+        groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for item_id, factors in first.distractor.items():
+            for factor, value in factors.items():
+                groups[(factor, value)].append(item_id)
+        for factor, value in sorted(groups, key=lambda fv: (DISTRACTOR_FACTORS.index(fv[0]), fv[1])):
+            ids = groups[(factor, value)]
+            per_seed = [100.0 * float(np.mean([seeds[s].correct[i] for i in ids])) for s in sorted(seeds)]
+            rows.append(
+                {
+                    "model": key[0],
+                    "train_set": key[1],
+                    "method": key[2],
+                    "benchmark": key[3],
+                    "benchmark_label": study.label(key[3]),
+                    "decoding": key[4],
+                    "factor": factor.removeprefix("distractor_"),
+                    "value": value,
+                    "n_items": len(ids),
+                    **stats.seed_summary(per_seed),
+                }
+            )
+    display_rows = [
+        {
+            "Model": r["model"],
+            "Train set": r["train_set"],
+            "Method": opts.method_label(r["method"]),
+            "Benchmark": r["benchmark_label"],
+            "Decoding": r["decoding"],
+            "Factor": r["factor"],
+            "Value": r["value"],
+            "Items": str(r["n_items"]),
+            "Accuracy": format_accuracy(r["mean"], r["sd"]),
+            "Seeds": str(r["n_seeds"]),
+        }
+        for r in rows
+    ]
+    columns = ["Model", "Train set", "Method", "Benchmark", "Decoding", "Factor", "Value", "Items", "Accuracy", "Seeds"]
+    notes = [
+        "Accuracy (%) on the distractor sets by the inserted sentence's topic (in_topic/off_topic), role "
+        "(overlapped/nonoverlapped: names a person or item of the question or not) and number range "
+        "(in_range/out_range), as GSM-IC reports them; from each item's metadata.distractor_* fields."
+    ]
+    return Table(
+        "accuracy_by_distractor",
+        "Accuracy by distractor type (GSM-IC breakdown)",
+        _frame(rows, DISTRACTOR_COLUMNS),
+        _frame(display_rows, columns),
+        notes,
+    )
+
+
 # --------------------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------------------
@@ -1756,8 +1844,9 @@ def build_tables(
     cells = build_cells(study, opts)
     fig3_table = build_fig3(study, opts)
     steps_table = build_by_steps(study, opts)
+    distractor_table = build_by_distractor(study, opts)
     comparison_table, comparison_rows = build_comparison_table(study, opts)
-    tables += [comparison_table, cells, fig3_table, steps_table]
+    tables += [comparison_table, cells, fig3_table, steps_table, distractor_table]
 
     out = Path(out_dir)
     written = []

@@ -43,6 +43,17 @@ SWEEP = [(0.2, 0.0), (0.2, 2 / 3), (0.6, 0.0), (0.6, 2 / 3)]  # (mask_ratio, mas
 N_RESAMPLES = 60
 
 
+def _distractor_metadata(entry: dict, i: int) -> dict:
+    """GSM-IC-style distractor fields for the items of the distractor benchmarks (as gsm_synth writes them)."""
+    if not entry["benchmark"].startswith("gsm_ic"):
+        return {}
+    return {
+        "distractor_topic": ("in_topic", "off_topic")[i % 2],
+        "distractor_role": ("overlapped", "nonoverlapped")[(i // 2) % 2],
+        "distractor_range": "in_range" if i % 3 == 0 else "out_range",
+    }
+
+
 def _write_eval(root: Path, entry: dict, p_correct: np.ndarray, rng: np.random.Generator) -> dict:
     folder = root / entry["model"] / entry["train_set"] / entry["method"] / f"seed{entry['seed']}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -63,7 +74,7 @@ def _write_eval(root: Path, entry: dict, p_correct: np.ndarray, rng: np.random.G
                 "extracted": None if invalid else str(i),
                 "correct": correct,
                 "invalid": invalid,
-                "metadata": {"template": f"t{i % 5}", "n_steps": 2 + i % 3},
+                "metadata": {"template": f"t{i % 5}", "n_steps": 2 + i % 3, **_distractor_metadata(entry, i)},
             }
         )
     items = folder / f"{stem}.jsonl"
@@ -651,3 +662,29 @@ def test_cli_subcommand(small_index, tmp_path):
     options.write_text(json.dumps({"bogus": 1}), encoding="utf-8")
     with pytest.raises(tables.TableInputError, match="unknown keys \\['bogus'\\]"):
         args.func(args)
+
+
+def test_accuracy_by_distractor_matches_raw_files(built):
+    """Every (cell, factor, value) row equals the per-seed accuracy over the items with that value,
+    recomputed here from the JSONL files; the factor values partition each distractor set."""
+    index, out = built["index"], built["out"]
+    table = _csv(out, "accuracy_by_distractor")
+    assert set(table.benchmark) == {"gsm_ic_2step", "gsm_ic_mstep"}
+    assert set(table.factor) == {"topic", "role", "range"}
+    assert set(table.method) == set(METHODS)
+    sizes = table.groupby(["model", "train_set", "method", "benchmark", "decoding", "factor"]).n_items.sum()
+    assert (sizes == N_ITEMS).all()
+    for _, row in table.sample(n=12, random_state=0).iterrows():
+        per_seed = []
+        for seed in SEEDS:
+            entry = next(
+                e for e in index
+                if (e["model"], e["train_set"], e["method"], e["seed"], e["benchmark"], e["decoding"])
+                == (row.model, row.train_set, row.method, seed, row.benchmark, row.decoding)
+            )
+            items = [json.loads(line) for line in Path(entry["path"]).read_text().splitlines()]
+            chosen = [it["correct"] for it in items if it["metadata"][f"distractor_{row.factor}"] == row.value]
+            assert len(chosen) == row.n_items
+            per_seed.append(100.0 * sum(chosen) / len(chosen))
+        assert math.isclose(row["mean"], statistics.mean(per_seed), abs_tol=1e-9)
+        assert math.isclose(row["sd"], statistics.stdev(per_seed), abs_tol=1e-9)
