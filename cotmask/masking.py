@@ -71,6 +71,8 @@ class MaskingConfig:
                   ``mask_ratio`` (paper: 2/3); 0 means a constant ratio from the first step.
     dropout_q:    ``dropout`` only: embedding dropout probability q (1 = zero the embedding).
     neftune_alpha: ``neftune`` only: the NEFTune noise scale alpha.
+    loss_on_noised: keep the loss on noised positions (paper's MFT: True); False drops it there, so the loss
+                  is on the non-noised answer tokens only (the variant the paper discusses for Table 3).
     """
 
     mask_ratio: float = 0.0
@@ -81,6 +83,7 @@ class MaskingConfig:
     warmup_ratio: float = 0.0
     dropout_q: float = 1.0
     neftune_alpha: float = 5.0
+    loss_on_noised: bool = True
 
     def __post_init__(self) -> None:
         self.validate()
@@ -94,6 +97,8 @@ class MaskingConfig:
             if not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"masking: {name} must lie in [0, 1], got {value!r}")
             setattr(self, name, float(value))
+        if not isinstance(self.loss_on_noised, bool):
+            raise ValueError(f"masking: loss_on_noised must be true or false, got {self.loss_on_noised!r}")
         alpha = self.neftune_alpha
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha < 0:
             raise ValueError(f"masking: neftune_alpha must be a number >= 0, got {alpha!r}")
@@ -446,6 +451,8 @@ class MFTCollator:
                 generator=generator,
             )
             noised_count = int(selected.sum())
+        if noised_count and not self.config.loss_on_noised:
+            batch["labels"] = batch["labels"].masked_fill(selected, IGNORE_INDEX)
         self.history.append(
             {
                 "step": step,

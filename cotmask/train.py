@@ -67,6 +67,7 @@ FLAT_MASK_KEYS = {
     "mask_warmup_ratio": "warmup_ratio",
     "dropout_q": "dropout_q",
     "neftune_alpha": "neftune_alpha",
+    "loss_on_noised": "loss_on_noised",
 }
 # Config fields that do not change the trained weights (ignored when matching checkpoints to a config).
 NON_TRAINING_FIELDS = ("output_dir", "checkpoint_dir", "threads", "logging_steps", "save_total_limit")

@@ -312,3 +312,23 @@ def test_embedding_noise_hook_changes_only_the_noised_forward(tiny_model_dir):
     table = model.get_input_embeddings().weight
     assert embeds[selected].eq(0).all()
     assert torch.allclose(embeds[~selected], table[batch["input_ids"][~selected]])
+
+
+@pytest.mark.parametrize("noise", ["mask", "dropout"])
+def test_loss_on_non_noised_tokens_only(noise):
+    """loss_on_noised=False: the labels are -100 exactly at the noised answer positions, unchanged elsewhere;
+    the inputs are the ones the default (loss on every answer token) collator produces."""
+    features = _features(64)
+    clean = _clean(features)
+    default = _collator(mask_ratio=0.5, noise=noise)(features)
+    variant = _collator(mask_ratio=0.5, noise=noise, loss_on_noised=False)(features)
+    assert torch.equal(default["input_ids"], variant["input_ids"])
+    assert torch.equal(default["labels"], clean["labels"])
+    noised = variant["embedding_noise"] if noise == "dropout" else variant["input_ids"] == MASK
+    assert noised.any()
+    assert variant["labels"][noised].eq(IGNORE_INDEX).all()
+    assert torch.equal(variant["labels"][~noised], clean["labels"][~noised])
+    kept = (variant["labels"] != IGNORE_INDEX).sum()
+    assert 0 < kept < (clean["labels"] != IGNORE_INDEX).sum()
+    with pytest.raises(ValueError, match="loss_on_noised"):
+        MaskingConfig(loss_on_noised="no")
