@@ -16,7 +16,7 @@ import os
 import tempfile
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -1490,25 +1490,23 @@ STEPS_COLUMNS = [
 ]
 
 
-def build_by_steps(study: Study, opts: Options) -> Table:
-    """Fig. 15 counterpart: accuracy by gold-solution step count (metadata.n_steps), main methods."""
+def _subgroup_rows(
+    study: Study,
+    opts: Options,
+    groups_of: Callable[[Evaluation], dict[tuple, list[str]]],
+    fields: Callable[[tuple], dict],
+) -> list[dict]:
+    """Per main-method cell (the pooled GSM-IC cell left out) and item subgroup: the per-seed accuracy over
+    the subgroup's items as mean/sd over seeds. ``groups_of`` maps a cell's first evaluation to ordered
+    {group: item ids}; ``fields`` turns a group into the row's descriptive columns."""
     rows = []
     methods = set(opts.main_methods)
     for key in sorted(study.cells):
         if key[2] not in methods or study.role_of.get(key[3]) == POOLED_ROLE:
             continue
         seeds = study.cells[key]
-        first = seeds[min(seeds)]
-        by_steps: dict[int, list[str]] = defaultdict(list)
-        for item_id, steps in first.n_steps.items():
-            if steps is not None:
-                by_steps[steps].append(item_id)
-        for steps in sorted(by_steps):
-            ids = by_steps[steps]
-            per_seed = [
-                100.0 * float(np.mean([seeds[s].correct[i] for i in ids])) for s in sorted(seeds)
-            ]
-            summary = stats.seed_summary(per_seed)
+        for group, ids in groups_of(seeds[min(seeds)]).items():
+            per_seed = [100.0 * float(np.mean([seeds[s].correct[i] for i in ids])) for s in sorted(seeds)]
             rows.append(
                 {
                     "model": key[0],
@@ -1517,11 +1515,34 @@ def build_by_steps(study: Study, opts: Options) -> Table:
                     "benchmark": key[3],
                     "benchmark_label": study.label(key[3]),
                     "decoding": key[4],
-                    "n_steps": steps,
+                    **fields(group),
                     "n_items": len(ids),
-                    **summary,
+                    **stats.seed_summary(per_seed),
                 }
             )
+    return rows
+
+
+def _items_by_steps(ev: Evaluation) -> dict[tuple, list[str]]:
+    groups: dict[tuple, list[str]] = defaultdict(list)
+    for item_id, steps in ev.n_steps.items():
+        if steps is not None:
+            groups[(steps,)].append(item_id)
+    return {group: groups[group] for group in sorted(groups)}
+
+
+def _items_by_distractor(ev: Evaluation) -> dict[tuple, list[str]]:
+    groups: dict[tuple, list[str]] = defaultdict(list)
+    for item_id, factors in ev.distractor.items():
+        for factor, value in factors.items():
+            groups[(factor, value)].append(item_id)
+    order = sorted(groups, key=lambda fv: (DISTRACTOR_FACTORS.index(fv[0]), fv[1]))
+    return {group: groups[group] for group in order}
+
+
+def build_by_steps(study: Study, opts: Options) -> Table:
+    """Fig. 15 counterpart: accuracy by gold-solution step count (metadata.n_steps), main methods."""
+    rows = _subgroup_rows(study, opts, _items_by_steps, lambda group: {"n_steps": group[0]})
     display_rows = [
         {
             "Model": r["model"],
@@ -1578,34 +1599,12 @@ DISTRACTOR_COLUMNS = [
 def build_by_distractor(study: Study, opts: Options) -> Table:
     """GSM-IC's breakdown: accuracy by distractor topic, role and number range (item metadata), per
     distractor benchmark and main method; the pooled GSM-IC cell is left out (its splits are listed)."""
-    rows = []
-    methods = set(opts.main_methods)
-    for key in sorted(study.cells):
-        if key[2] not in methods or study.role_of.get(key[3]) == POOLED_ROLE:
-            continue
-        seeds = study.cells[key]
-        first = seeds[min(seeds)]
-        groups: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for item_id, factors in first.distractor.items():
-            for factor, value in factors.items():
-                groups[(factor, value)].append(item_id)
-        for factor, value in sorted(groups, key=lambda fv: (DISTRACTOR_FACTORS.index(fv[0]), fv[1])):
-            ids = groups[(factor, value)]
-            per_seed = [100.0 * float(np.mean([seeds[s].correct[i] for i in ids])) for s in sorted(seeds)]
-            rows.append(
-                {
-                    "model": key[0],
-                    "train_set": key[1],
-                    "method": key[2],
-                    "benchmark": key[3],
-                    "benchmark_label": study.label(key[3]),
-                    "decoding": key[4],
-                    "factor": factor.removeprefix("distractor_"),
-                    "value": value,
-                    "n_items": len(ids),
-                    **stats.seed_summary(per_seed),
-                }
-            )
+    rows = _subgroup_rows(
+        study,
+        opts,
+        _items_by_distractor,
+        lambda group: {"factor": group[0].removeprefix("distractor_"), "value": group[1]},
+    )
     display_rows = [
         {
             "Model": r["model"],
