@@ -215,7 +215,8 @@ def evaluate_suite(
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ValueError(f"run names must be unique; repeated: {duplicates}")
-    prepared = {}
+    prepared = {}  # runs of one benchmark file with the same reading settings share one _Prepared
+    plan = []
     for name, benchmark_file, settings in checked:
         key = (benchmark_file, settings["scoring"], settings["prompt_template"], settings["limit"])
         if key not in prepared:
@@ -223,6 +224,7 @@ def evaluate_suite(
                 benchmark_file, scoring=settings["scoring"], prompt_template=settings["prompt_template"],
                 limit=settings["limit"],
             )
+        plan.append((name, prepared[key], settings))
     _check_model_dir(model_dir)
 
     from cotmask.generation import load_model
@@ -231,10 +233,9 @@ def evaluate_suite(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summaries = {}
-    for name, benchmark_file, settings in checked:
-        key = (benchmark_file, settings["scoring"], settings["prompt_template"], settings["limit"])
+    for name, benchmark, settings in plan:
         summary = _run(
-            model, tokenizer, model_dir, prepared[key], out_dir / f"{name}.jsonl", out_dir / f"{name}.json",
+            model, tokenizer, model_dir, benchmark, out_dir / f"{name}.jsonl", out_dir / f"{name}.json",
             **settings,
         )
         summaries[name] = summary

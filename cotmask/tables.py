@@ -1475,19 +1475,10 @@ def build_fig3(study: Study, opts: Options) -> Table:
     )
 
 
-STEPS_COLUMNS = [
-    "model",
-    "train_set",
-    "method",
-    "benchmark",
-    "benchmark_label",
-    "decoding",
-    "n_steps",
-    "n_items",
-    "mean",
-    "sd",
-    "n_seeds",
-]
+# Numeric columns of the subgroup tables: the cell, the subgroup's own columns, then its accuracy.
+_SUBGROUP_CELL = ["model", "train_set", "method", "benchmark", "benchmark_label", "decoding"]
+_SUBGROUP_ACCURACY = ["n_items", "mean", "sd", "n_seeds"]
+STEPS_COLUMNS = [*_SUBGROUP_CELL, "n_steps", *_SUBGROUP_ACCURACY]
 
 
 def _subgroup_rows(
@@ -1540,9 +1531,8 @@ def _items_by_distractor(ev: Evaluation) -> dict[tuple, list[str]]:
     return {group: groups[group] for group in order}
 
 
-def build_by_steps(study: Study, opts: Options) -> Table:
-    """Fig. 15 counterpart: accuracy by gold-solution step count (metadata.n_steps), main methods."""
-    rows = _subgroup_rows(study, opts, _items_by_steps, lambda group: {"n_steps": group[0]})
+def _subgroup_display(rows: list[dict], opts: Options, group_columns: dict[str, str]) -> tuple[list[dict], list[str]]:
+    """Display rows and columns of a subgroup table; ``group_columns`` maps display label -> row field."""
     display_rows = [
         {
             "Model": r["model"],
@@ -1550,24 +1540,21 @@ def build_by_steps(study: Study, opts: Options) -> Table:
             "Method": opts.method_label(r["method"]),
             "Benchmark": r["benchmark_label"],
             "Decoding": r["decoding"],
-            "Steps": str(r["n_steps"]),
+            **{label: str(r[name]) for label, name in group_columns.items()},
             "Items": str(r["n_items"]),
             "Accuracy": format_accuracy(r["mean"], r["sd"]),
             "Seeds": str(r["n_seeds"]),
         }
         for r in rows
     ]
-    display_columns = [
-        "Model",
-        "Train set",
-        "Method",
-        "Benchmark",
-        "Decoding",
-        "Steps",
-        "Items",
-        "Accuracy",
-        "Seeds",
-    ]
+    columns = ["Model", "Train set", "Method", "Benchmark", "Decoding", *group_columns, "Items", "Accuracy", "Seeds"]
+    return display_rows, columns
+
+
+def build_by_steps(study: Study, opts: Options) -> Table:
+    """Fig. 15 counterpart: accuracy by gold-solution step count (metadata.n_steps), main methods."""
+    rows = _subgroup_rows(study, opts, _items_by_steps, lambda group: {"n_steps": group[0]})
+    display_rows, display_columns = _subgroup_display(rows, opts, {"Steps": "n_steps"})
     notes = [
         "Accuracy (%) by the number of reasoning steps of the gold solution (metadata.n_steps)."
     ]
@@ -1580,20 +1567,7 @@ def build_by_steps(study: Study, opts: Options) -> Table:
     )
 
 
-DISTRACTOR_COLUMNS = [
-    "model",
-    "train_set",
-    "method",
-    "benchmark",
-    "benchmark_label",
-    "decoding",
-    "factor",
-    "value",
-    "n_items",
-    "mean",
-    "sd",
-    "n_seeds",
-]
+DISTRACTOR_COLUMNS = [*_SUBGROUP_CELL, "factor", "value", *_SUBGROUP_ACCURACY]
 
 
 def build_by_distractor(study: Study, opts: Options) -> Table:
@@ -1605,22 +1579,7 @@ def build_by_distractor(study: Study, opts: Options) -> Table:
         _items_by_distractor,
         lambda group: {"factor": group[0].removeprefix("distractor_"), "value": group[1]},
     )
-    display_rows = [
-        {
-            "Model": r["model"],
-            "Train set": r["train_set"],
-            "Method": opts.method_label(r["method"]),
-            "Benchmark": r["benchmark_label"],
-            "Decoding": r["decoding"],
-            "Factor": r["factor"],
-            "Value": r["value"],
-            "Items": str(r["n_items"]),
-            "Accuracy": format_accuracy(r["mean"], r["sd"]),
-            "Seeds": str(r["n_seeds"]),
-        }
-        for r in rows
-    ]
-    columns = ["Model", "Train set", "Method", "Benchmark", "Decoding", "Factor", "Value", "Items", "Accuracy", "Seeds"]
+    display_rows, columns = _subgroup_display(rows, opts, {"Factor": "factor", "Value": "value"})
     notes = [
         "Accuracy (%) on the distractor sets by the inserted sentence's topic (in_topic/off_topic), role "
         "(overlapped/nonoverlapped: names a person or item of the question or not) and number range "
