@@ -12,6 +12,10 @@ Splits:
   Each item is a base question with ONE inserted irrelevant sentence containing a number; the gold
   answer is unchanged. Bases are cycled until ``n_ic`` items exist, each (base, distractor) pair distinct.
 
+* ``pretrain`` (with ``n_pretrain`` > 0): a pre-training corpus drawn after every other split and
+  disjoint from all of them; with ``pretrain_background`` that share of its problems gets one
+  background sentence the solution does not use (:mod:`cotmask.data.background`).
+
 With ``template_holdout`` a seeded set of templates (``holdout_fraction`` of them, or the names in
 ``holdout_templates``) is reserved for test/IC, and train uses the others.
 
@@ -28,6 +32,7 @@ import re
 from collections import Counter
 from typing import Any
 
+from cotmask.data.background import insert_background, make_background
 from cotmask.data.distractors import insert, make_distractor
 from cotmask.data.gsm_problem import Builder, GsmProblem, NumberRange, Retry
 from cotmask.data.gsm_templates import TEMPLATES
@@ -46,6 +51,10 @@ OPTIONS: dict[str, Option] = {
         Option("n_train", int, 1500, "number of training problems", at_least(0)),
         Option("n_test", int, 300, "number of test problems", at_least(0)),
         Option("n_pretrain", int, 0, "problems in the pretrain split (0: no pretrain split)", at_least(0)),
+        Option(
+            "pretrain_background", float, 0.0,
+            "share of pretrain problems given one background sentence the solution does not use", in_unit_interval,
+        ),
         Option("n_ic", int, 300, "items in each of ic_2step and ic_mstep", at_least(0)),
         Option("ic_bases", int, 60, "distinct base problems per IC split (test problems first)", at_least(1)),
         Option("min_steps", int, 2, "fewest calculation steps", at_least(1)),
@@ -300,12 +309,29 @@ def generate(options: dict) -> tuple[dict[str, list[dict]], dict]:
         # splits are identical with or without it
         drawer = _Drawer(f"gsm_synth:{seed}:pretrain", numbers, seen, counters, set_aside_exhausted=True)
         pool = train_pool  # held-out templates (template_holdout) stay unseen in pre-training too
-        out[PRETRAIN_SPLIT] = [
-            problem_record(drawer.draw(pool, steps, PRETRAIN_SPLIT), f"gsm-pretrain-{i:06d}", PRETRAIN_SPLIT)
-            for i in range(options["n_pretrain"])
-        ]
+        problems = [drawer.draw(pool, steps, PRETRAIN_SPLIT) for _ in range(options["n_pretrain"])]
+        out[PRETRAIN_SPLIT] = _pretrain_records(problems, options, numbers, counters)
     stats = {"generation": dict(sorted(counters.items())), "ic": extra, "templates_train": train_pool, "templates_test": test_pool}
     return out, stats
+
+
+def _pretrain_records(problems: list[GsmProblem], options: dict, numbers: NumberRange, counters: Counter) -> list[dict]:
+    """Pretrain records; a ``pretrain_background`` share of them with one background sentence
+    (:mod:`cotmask.data.background`), drawn from a stream of its own (the problems do not depend on it)."""
+    rng = random.Random(f"gsm_synth:{options['seed']}:pretrain:background")
+    records = []
+    for i, problem in enumerate(problems):
+        record = problem_record(problem, f"gsm-pretrain-{i:06d}", PRETRAIN_SPLIT)
+        if rng.random() < options["pretrain_background"]:
+            sentences = problem.question_sentences()
+            background = make_background(sentences, problem.people, numbers, rng)
+            record["question"] = " ".join(insert_background(sentences, background))
+            record["metadata"].update(
+                {"background": background.sentence, "background_position": background.position, "background_kind": background.kind}
+            )
+            counters[f"background_{background.kind}"] += 1
+        records.append(record)
+    return records
 
 
 def _ic_split(split: str, bases: list[tuple[GsmProblem, str]], options: dict, numbers: NumberRange) -> tuple[list[dict], dict]:
