@@ -14,7 +14,7 @@ The pool is kept apart from GSM-IC's distractors (:mod:`cotmask.data.distractors
 GSM-IC sets stay a test of transfer: no pattern, verb phrase or relative word is shared (a test checks
 this). Three kinds, drawn equally often:
 
-* ``label``: a number that is not a quantity (a house, room or bus number, a year, a temperature);
+* ``label``: a number that is not a quantity (a house, room or locker number, a year, a temperature);
 * ``quantity``: a count that belongs to someone or something outside the problem;
 * ``plain``: a sentence without a number.
 """
@@ -24,7 +24,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from cotmask.data.distractors import insert_positions
+from cotmask.data.distractors import insert, insert_positions
 from cotmask.data.gsm_problem import NAMES, NumberRange
 
 KINDS = ("label", "quantity", "plain")
@@ -83,6 +83,7 @@ def make_background(sentences: list[str], people: list[str], numbers: NumberRang
     return Background(sentence, position, kind)
 
 
+
 def insert_background(sentences: list[str], background: Background) -> list[str]:
-    """The sentences with the background sentence inserted at its position."""
-    return sentences[: background.position] + [background.sentence] + sentences[background.position :]
+    """The sentences with the background sentence inserted at its position (as a GSM-IC distractor is)."""
+    return insert(sentences, background)

@@ -90,5 +90,5 @@ def make_distractor(
 
 
 def insert(sentences: list[str], distractor: Distractor) -> list[str]:
-    """The sentences with the distractor inserted at its position."""
+    """The sentences with the distractor (anything with ``sentence`` and ``position``) inserted at its position."""
     return sentences[: distractor.position] + [distractor.sentence] + sentences[distractor.position :]
