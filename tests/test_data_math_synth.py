@@ -81,3 +81,29 @@ def test_bad_options(tmp_path):
         build_source("math_synth", str(tmp_path), templates=["calculus"])
     with pytest.raises(ValueError, match="n_tset"):
         build_source("math_synth", str(tmp_path), n_tset=3)
+
+
+def test_pretrain_split_is_disjoint_and_leaves_other_splits_unchanged(tmp_path, built):
+    out = tmp_path / "with_pretrain"
+    stats = build_source("math_synth", str(out), seed=5, n_pretrain=500, **SMALL)
+    assert source_splits("math_synth", {"splits": ["train", "test"], "n_pretrain": 500}) == ["train", "test", "pretrain"]
+    for name in ("train.jsonl", "test.jsonl"):  # identical bytes with and without the pretrain split
+        assert (out / name).read_bytes() == (built / name).read_bytes()
+    pretrain = read_jsonl(out / "pretrain.jsonl")
+    assert len(pretrain) == 500 and stats["splits"]["pretrain"]["n"] == 500
+    keys = {(r["metadata"]["template"], r["question"]) for r in pretrain}
+    assert len(keys) == 500
+    others = read_jsonl(built / "train.jsonl") + read_jsonl(built / "test.jsonl")
+    assert not {r["question"] for r in pretrain} & {r["question"] for r in others}
+    assert all(r["metadata"]["split"] == "pretrain" and r["id"].startswith("math-pretrain-") for r in pretrain)
+
+
+def test_pretrain_sets_a_spent_family_aside_for_the_rest_of_the_split(tmp_path):
+    # quadratic_roots has fewer than 100 distinct problems: it runs out and the other family fills the split
+    stats = build_source("math_synth", str(tmp_path), seed=0, n_train=10, n_test=10, n_pretrain=300,
+                         templates=["quadratic_roots", "remainder"])
+    pretrain = read_jsonl(tmp_path / "pretrain.jsonl")
+    assert len(pretrain) == 300 == len({r["question"] for r in pretrain})
+    counts = {t: sum(r["metadata"]["template"] == t for r in pretrain) for t in ("quadratic_roots", "remainder")}
+    assert 0 < counts["quadratic_roots"] < 100 and counts["remainder"] > 200
+    assert stats["generation"]["family_exhausted_pretrain"] == 1  # set aside once, not once per later item

@@ -55,7 +55,7 @@ def _sources() -> dict[str, SourceSpec]:
         SourceSpec("gsm_synth", "cotmask.data.gsm_synth",
                    "procedural GSM-style word problems (train, test, ic_2step, ic_mstep)", gsm_synth.OPTIONS),
         SourceSpec("math_synth", "cotmask.data.math_synth",
-                   "procedural MATH-style problems with \\boxed{} answers (train, test)", math_synth.OPTIONS),
+                   "procedural MATH-style problems with \\boxed{} answers (train, test; pretrain with n_pretrain)", math_synth.OPTIONS),
         SourceSpec("gsm_symbolic", "cotmask.data.gsm_symbolic",
                    "GSM-Symbolic templates via reasoning-gym (train, test)", gsm_symbolic.OPTIONS),
     ]

@@ -9,6 +9,11 @@ rational (``metadata.value`` = ``"p/q"`` or ``"n"``), written in LaTeX (``\\frac
 As in ``gsm_synth``, a problem is rebuilt from ``metadata.gen`` (seed, phrase): the content stream draws
 the numbers, the phrase stream the wording, so another phrase seed rephrases a problem (MetaMath-style)
 and :func:`MathProblem.pot` gives its program of thought.
+
+Splits: ``train``, then ``test`` (never repeating a train problem), then, with ``n_pretrain`` > 0, a
+``pretrain`` corpus drawn last from its own random stream and disjoint from both, so train and test are
+byte-identical with or without it. A family whose problem space runs out is set aside (counted in the
+statistics as ``family_exhausted_<split>``) and the others fill the split.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from cotmask.records import dataset_stats
 
 SOURCE = "math_synth"
 ALL_SPLITS = ("train", "test")
+PRETRAIN_SPLIT = "pretrain"
 MAX_DRAWS_PER_ITEM = 200
 
 
@@ -423,6 +429,7 @@ OPTIONS: dict[str, Option] = {
         Option("seed", int, 0, "random seed"),
         Option("n_train", int, 1000, "number of training problems", at_least(0)),
         Option("n_test", int, 300, "number of test problems", at_least(0)),
+        Option("n_pretrain", int, 0, "problems in the pretrain split (0: no pretrain split)", at_least(0)),
         Option("templates", list, None, "restrict to these families (default: all)", nullable=True,
                choices=tuple(FAMILIES)),
         Option("splits", list, list(ALL_SPLITS), "splits to write", choices=ALL_SPLITS),
@@ -468,7 +475,8 @@ def signature(problem: MathProblem) -> tuple:
 
 
 def source_splits(name: str, options: dict[str, Any]) -> list[str]:
-    return list(options["splits"])
+    """Splits written for these (resolved) options."""
+    return list(options["splits"]) + ([PRETRAIN_SPLIT] if options.get("n_pretrain", 0) > 0 else [])
 
 
 def check_source_options(name: str, options: dict) -> None:
@@ -476,10 +484,12 @@ def check_source_options(name: str, options: dict) -> None:
         raise ValueError("math_synth: option 'templates' is empty")
 
 
-def _draw(rng: random.Random, pool: list[str], seen: set, counters: Counter, label: str) -> MathProblem:
+def _draw(rng: random.Random, pool: list[str], seen: set, counters: Counter, label: str,
+          spent: set[str] | None = None) -> MathProblem:
     """Draw a problem not seen before. A family whose small problem space is used up is set aside
-    (counted in the stats) and another family is drawn, so large datasets stay possible."""
-    families = list(pool)
+    (counted in the stats) and another family is drawn, so large datasets stay possible. With ``spent``
+    (a set kept over the whole split) a family set aside stays aside for the rest of the split."""
+    families = [t for t in pool if spent is None or t not in spent]
     while families:
         template = rng.choice(families)
         for _ in range(MAX_DRAWS_PER_ITEM):
@@ -497,6 +507,8 @@ def _draw(rng: random.Random, pool: list[str], seen: set, counters: Counter, lab
             return problem
         counters[f"family_exhausted_{label}"] += 1
         families.remove(template)
+        if spent is not None:
+            spent.add(template)
     raise RuntimeError(f"math_synth: could not draw a new {label} problem from {pool}")
 
 
@@ -504,13 +516,16 @@ def build_source_records(name: str, options: dict) -> tuple[dict[str, list[dict]
     pool = [t for t in FAMILIES if not options["templates"] or t in options["templates"]]
     seen: set = set()
     counters: Counter = Counter()
-    sizes = {"train": options["n_train"], "test": options["n_test"]}
+    sizes = {"train": options["n_train"], "test": options["n_test"], PRETRAIN_SPLIT: options["n_pretrain"]}
     records: dict[str, list[dict]] = {}
-    for split in ALL_SPLITS:  # train first: test never repeats a train problem
+    # train first (test never repeats a train problem), pretrain last (disjoint from both, and the
+    # other splits are the same with or without it)
+    for split in (*ALL_SPLITS, PRETRAIN_SPLIT):
         rng = random.Random(f"math_synth:{options['seed']}:{split}")
-        rows = [problem_record(_draw(rng, pool, seen, counters, split), f"math-{split}-{i:06d}", split)
+        spent = set() if split == PRETRAIN_SPLIT else None  # train/test keep their historical draws
+        rows = [problem_record(_draw(rng, pool, seen, counters, split, spent), f"math-{split}-{i:06d}", split)
                 for i in range(sizes[split])]
-        if split in options["splits"]:
+        if split in options["splits"] or (split == PRETRAIN_SPLIT and rows):
             records[split] = rows
     stats = {
         "splits": {
