@@ -24,21 +24,26 @@ Noise kinds (``MaskingConfig.noise``):
              1/(1-q) (``nn.Dropout(q)``); ``q = dropout_q``, and q=1 zeroes it (the paper's "empty" noise);
 ``neftune``  (Table 3) ``Uniform(-1, 1) * alpha / sqrt(L * d)`` is added to the embedding of a selected token
              (``alpha = neftune_alpha``, L = the sequence's unpadded length, d = hidden size).
+``sampled``  (Table 3) scheduled sampling as the official code runs it: a no-grad forward pass on the clean
+             input, then each selected token is replaced by a sample from ``softmax(logits_{t-1} / tau)``,
+             the model's own prediction of that token (``tau = sample_temperature``; the paper's best is
+             tau = 100, close to uniform). The first position of a sequence has no prediction and is
+             never replaced.
 
 Each position is selected independently with probability ``p``. The official code draws
 ``k ~ Binomial(n, p)`` and then ``k`` positions without replacement, which is the same distribution.
 
-The two embedding-level kinds leave ``input_ids`` untouched: the collator adds the selected positions
-(``embedding_noise``) and a per-batch seed (``embedding_noise_seed``) to the batch, and
-:class:`EmbeddingNoiseTrainer` (or :func:`embedding_noise` in a plain loop) removes them before the
-forward pass and perturbs the input-embedding output there.
+The three model-level kinds (``dropout``, ``neftune``, ``sampled``) need the model, so the collator leaves
+``input_ids`` untouched: it adds the selected positions (``embedding_noise``) and a per-batch seed
+(``embedding_noise_seed``) to the batch, and :class:`EmbeddingNoiseTrainer` (or :class:`embedding_noise` in
+a plain loop) removes them before the forward pass and applies the noise there: it perturbs the
+input-embedding output (``dropout``, ``neftune``) or replaces the selected input ids by the model's own
+samples (``sampled``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -49,120 +54,15 @@ try:  # the collator and apply_noise work without transformers; the callback nee
 except ImportError:  # pragma: no cover - transformers is a hard dependency of the package
     TrainerCallback = object  # type: ignore[assignment,misc]
 
-TOKEN_NOISE_KINDS = ("mask", "random", "pad", "mixture")
-EMBEDDING_NOISE_KINDS = ("dropout", "neftune")
-NOISE_KINDS = TOKEN_NOISE_KINDS + EMBEDDING_NOISE_KINDS
-EMBEDDING_NOISE_KEYS = ("embedding_noise", "embedding_noise_seed")
-POSITION_KINDS = ("answer", "question", "all")
-IGNORE_INDEX = -100
-
-
-@dataclass
-class MaskingConfig:
-    """How answer (or question) input tokens are corrupted during fine-tuning.
-
-    mask_ratio:   maximum probability ``p`` that a candidate position is noised (0 = plain SFT).
-    noise:        ``mask`` | ``random`` | ``pad`` | ``mixture`` | ``dropout`` | ``neftune`` (module docstring).
-    mask_prob:    ``mixture`` only: probability of ``<mask>`` at a selected position (paper's m).
-    random_prob:  ``mixture`` only: probability of a uniform random token (paper's r); the rest stay unchanged.
-    positions:    ``answer`` (paper; answer tokens incl. EOS), ``question`` (Table 3 ablation: prompt tokens
-                  except BOS) or ``all`` (every non-pad token except BOS).
-    warmup_ratio: fraction of the total optimizer steps over which the ratio rises linearly from 0 to
-                  ``mask_ratio`` (paper: 2/3); 0 means a constant ratio from the first step.
-    dropout_q:    ``dropout`` only: embedding dropout probability q (1 = zero the embedding).
-    neftune_alpha: ``neftune`` only: the NEFTune noise scale alpha.
-    loss_on_noised: keep the loss on noised positions (paper's MFT: True); False drops it there, so the loss
-                  is on the non-noised answer tokens only (the variant the paper discusses for Table 3).
-    """
-
-    mask_ratio: float = 0.0
-    noise: str = "mask"
-    mask_prob: float = 1.0
-    random_prob: float = 0.0
-    positions: str = "answer"
-    warmup_ratio: float = 0.0
-    dropout_q: float = 1.0
-    neftune_alpha: float = 5.0
-    loss_on_noised: bool = True
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        """Raise ValueError naming the first bad field."""
-        for name in ("mask_ratio", "mask_prob", "random_prob", "warmup_ratio", "dropout_q"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"masking: {name} must be a number, got {value!r}")
-            if not 0.0 <= float(value) <= 1.0:
-                raise ValueError(f"masking: {name} must lie in [0, 1], got {value!r}")
-            setattr(self, name, float(value))
-        if not isinstance(self.loss_on_noised, bool):
-            raise ValueError(f"masking: loss_on_noised must be true or false, got {self.loss_on_noised!r}")
-        alpha = self.neftune_alpha
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha < 0:
-            raise ValueError(f"masking: neftune_alpha must be a number >= 0, got {alpha!r}")
-        self.neftune_alpha = float(alpha)
-        if self.noise not in NOISE_KINDS:
-            raise ValueError(f"masking: noise must be one of {list(NOISE_KINDS)}, got {self.noise!r}")
-        if self.positions not in POSITION_KINDS:
-            raise ValueError(
-                f"masking: positions must be one of {list(POSITION_KINDS)}, got {self.positions!r}"
-            )
-        if self.noise == "mixture":
-            if self.mask_prob + self.random_prob > 1.0 + 1e-12:
-                raise ValueError(
-                    f"masking: mask_prob + random_prob must be <= 1, got {self.mask_prob} + {self.random_prob}"
-                )
-        elif (self.mask_prob, self.random_prob) != (1.0, 0.0):
-            raise ValueError(
-                f"masking: mask_prob/random_prob apply only to noise='mixture' (noise is {self.noise!r}); "
-                "leave them at 1.0/0.0 or use noise='mixture'"
-            )
-        if self.noise != "dropout" and self.dropout_q != 1.0:
-            raise ValueError(f"masking: dropout_q applies only to noise='dropout' (noise is {self.noise!r})")
-        if self.noise != "neftune" and self.neftune_alpha != 5.0:
-            raise ValueError(f"masking: neftune_alpha applies only to noise='neftune' (noise is {self.noise!r})")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MaskingConfig:
-        """Build from a mapping; unknown keys raise ValueError naming them."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"masking: unknown key(s) {unknown}; known keys are {sorted(known)}")
-        return cls(**data)
-
-    @property
-    def active(self) -> bool:
-        """True when any input token can be noised (``mask_ratio > 0``)."""
-        return self.mask_ratio > 0.0
-
-    @property
-    def on_embeddings(self) -> bool:
-        """True for the embedding-level kinds (``dropout``, ``neftune``), applied inside the forward pass."""
-        return self.active and self.noise in EMBEDDING_NOISE_KINDS
-
-    @property
-    def needs_mask_token(self) -> bool:
-        """True when the ``<mask>`` token can appear in the noised inputs."""
-        if not self.active:
-            return False
-        return self.noise == "mask" or (self.noise == "mixture" and self.mask_prob > 0.0)
-
-    def ratio_at(self, step: int, max_steps: int) -> float:
-        """Mask ratio for the optimizer step ``step`` (0-based: steps already completed) of ``max_steps``.
-
-        Mirrors the official ``compute_loss`` exactly, including its ``+ 1`` in the denominator:
-        ``p_t = min(p, p * step / (warmup_ratio * max_steps + 1))``; so the first step (step 0) uses
-        ratio 0 and ``p`` is reached one step later than with the plain ``warmup_ratio * max_steps``.
-        With ``warmup_ratio == 0`` the ratio is ``p`` from the start.
-        """
-        p = self.mask_ratio
-        if self.warmup_ratio == 0.0 or p == 0.0:
-            return p
-        return min(p, p * step / (self.warmup_ratio * max_steps + 1.0))
-
+from cotmask.masking_config import (  # noqa: F401 - re-exported: the masking API lives here
+    EMBEDDING_NOISE_KEYS,
+    EMBEDDING_NOISE_KINDS,
+    IGNORE_INDEX,
+    NOISE_KINDS,
+    POSITION_KINDS,
+    TOKEN_NOISE_KINDS,
+    MaskingConfig,
+)
 
 def _mean_init_rows(matrix: torch.Tensor, n_old: int) -> None:
     """Set rows ``n_old:`` of ``matrix`` to the mean of rows ``:n_old`` (in place)."""
@@ -304,7 +204,7 @@ class MFTCollator:
 
     ``history`` records one dict per collated batch: step, micro, ratio, candidates, noised.
 
-    For the embedding-level kinds (``dropout``, ``neftune``) the batch also holds ``embedding_noise`` and
+    For the model-level kinds (``dropout``, ``neftune``, ``sampled``) the batch also holds ``embedding_noise`` and
     ``embedding_noise_seed``; train with :func:`embedding_noise_trainer_class` (``finetune`` does) or wrap the
     forward pass in :class:`embedding_noise` in a plain loop.
     """
@@ -534,20 +434,50 @@ def perturb_embeddings(
     return torch.where(where, noisy, embeds)
 
 
-class embedding_noise:  # noqa: N801 - used as a context manager, like torch.no_grad
-    """Context manager: while active, the model's input embeddings are perturbed at the batch's positions.
+def scheduled_sampling_ids(
+    model: Any,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    selected: torch.Tensor,
+    temperature: float,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Scheduled sampling's corrupted input: ``input_ids`` with each selected token ``t`` replaced by a sample
+    from ``softmax(logits[t - 1] / temperature)`` of a no-grad forward pass on the clean ``input_ids``.
 
-    Pops ``embedding_noise``/``embedding_noise_seed`` from ``batch`` (so the rest can go to ``model(**batch)``)
-    and registers a forward hook on ``model.get_input_embeddings()``. Without those keys it does nothing.
-    The noise is drawn from a generator seeded by the batch, so a recomputed forward (gradient
-    checkpointing) and a resumed run see the same noise.
+    Position 0 of a row is never replaced (nothing predicts it). Returns a new tensor.
+    """
+    where = selected.to(device=input_ids.device, dtype=torch.bool).clone()
+    where[:, 0] = False
+    noisy = input_ids.clone()
+    if not bool(where.any()):
+        return noisy
+    with torch.no_grad():
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+        previous = logits[:, :-1][where[:, 1:]].float() / temperature  # (n selected, vocab), row-major order
+        draws = torch.multinomial(torch.softmax(previous, dim=-1), 1, generator=generator).squeeze(-1)
+    noisy[where] = draws.to(device=noisy.device, dtype=noisy.dtype)
+    return noisy
+
+
+class embedding_noise:  # noqa: N801 - used as a context manager, like torch.no_grad
+    """Context manager: while active, the batch's model-level noise is applied.
+
+    Pops ``embedding_noise``/``embedding_noise_seed`` from ``batch`` (so the rest can go to ``model(**batch)``).
+    For ``dropout``/``neftune`` it registers a forward hook on ``model.get_input_embeddings()`` that perturbs
+    the embeddings at the batch's positions; for ``sampled`` it replaces ``batch["input_ids"]`` by
+    :func:`scheduled_sampling_ids`, computed with ``forward_model`` (default ``model``; a Trainer passes its
+    wrapped model, so that FSDP/DDP run the extra pass). Without those keys it does nothing. The noise is
+    drawn from a generator seeded by the batch, so a recomputed forward (gradient checkpointing) and a
+    resumed run see the same noise.
     """
 
-    def __init__(self, model: Any, batch: dict[str, Any], config: MaskingConfig) -> None:
+    def __init__(self, model: Any, batch: dict[str, Any], config: MaskingConfig, *, forward_model: Any = None) -> None:
         self.selected = batch.pop("embedding_noise", None)
         seed = batch.pop("embedding_noise_seed", None)
         self.seed = int(seed.flatten()[0]) if seed is not None else None
         self.attention_mask = batch.get("attention_mask")
+        self.batch, self.forward_model = batch, forward_model if forward_model is not None else model
         self.model, self.config, self.handle = model, config, None
 
     def _hook(self, module: Any, args: Any, output: torch.Tensor) -> torch.Tensor:
@@ -555,7 +485,15 @@ class embedding_noise:  # noqa: N801 - used as a context manager, like torch.no_
         return perturb_embeddings(output, self.selected, self.attention_mask, self.config, generator)
 
     def __enter__(self) -> embedding_noise:
-        if self.selected is not None and bool(self.selected.any()):
+        if self.selected is None or not bool(self.selected.any()):
+            return self
+        if self.config.noise == "sampled":
+            ids = self.batch["input_ids"]
+            generator = torch.Generator(device=ids.device).manual_seed(self.seed)
+            self.batch["input_ids"] = scheduled_sampling_ids(
+                self.forward_model, ids, self.attention_mask, self.selected, self.config.sample_temperature, generator
+            )
+        else:
             self.handle = self.model.get_input_embeddings().register_forward_hook(self._hook)
         return self
 
@@ -566,17 +504,17 @@ class embedding_noise:  # noqa: N801 - used as a context manager, like torch.no_
 
 
 def embedding_noise_trainer_class(base: type | None = None) -> type:
-    """A Trainer subclass that applies the collator's embedding-level noise (``dropout``/``neftune``)."""
+    """A Trainer subclass that applies the collator's model-level noise (``dropout``/``neftune``/``sampled``)."""
     if base is None:
         from transformers import Trainer as base  # noqa: N813
 
     class EmbeddingNoiseTrainer(base):
-        """Trainer whose ``compute_loss`` perturbs the input embeddings at the batch's noise positions."""
+        """Trainer whose ``compute_loss`` applies the model-level noise at the batch's noise positions."""
 
         def compute_loss(self, model, inputs, *args, **kwargs):
             config = self.data_collator.config
             unwrapped = self.accelerator.unwrap_model(model)
-            with embedding_noise(unwrapped, inputs, config):
+            with embedding_noise(unwrapped, inputs, config, forward_model=model):
                 return super().compute_loss(model, inputs, *args, **kwargs)
 
     return EmbeddingNoiseTrainer

@@ -43,6 +43,7 @@ from cotmask.masking import (
     add_pad_token,
     embedding_noise_trainer_class,
 )
+from cotmask.masking_config import FLAT_MASK_KEYS
 from cotmask.prompts import TEMPLATES
 from cotmask.records import write_json
 
@@ -57,18 +58,6 @@ LR_SCHEDULERS = (
     "cosine_with_min_lr",
     "warmup_stable_decay",
 )
-# Flattened spellings of the masking fields accepted at the top level of a fine-tuning config.
-FLAT_MASK_KEYS = {
-    "mask_ratio": "mask_ratio",
-    "noise": "noise",
-    "mask_prob": "mask_prob",
-    "random_prob": "random_prob",
-    "positions": "positions",
-    "mask_warmup_ratio": "warmup_ratio",
-    "dropout_q": "dropout_q",
-    "neftune_alpha": "neftune_alpha",
-    "loss_on_noised": "loss_on_noised",
-}
 # Config fields that do not change the trained weights (ignored when matching checkpoints to a config).
 NON_TRAINING_FIELDS = ("output_dir", "checkpoint_dir", "threads", "logging_steps", "save_total_limit")
 CHECKPOINT_FINGERPRINT = "cotmask_run.json"
@@ -181,7 +170,7 @@ class FinetuneConfig:
     def from_dict(cls, data: dict[str, Any]) -> FinetuneConfig:
         """Build from a mapping; masking fields may be nested under ``mask`` or flattened
         (``mask_ratio``, ``noise``, ``mask_prob``, ``random_prob``, ``positions``, ``mask_warmup_ratio``).
-        (and ``dropout_q``, ``neftune_alpha``). Unknown keys and bad values raise ValueError naming the key."""
+        (and ``dropout_q``, ``neftune_alpha``, ``sample_temperature``). Unknown keys and bad values raise ValueError naming the key."""
         if not isinstance(data, dict):
             raise ValueError(f"a fine-tuning config must be a mapping, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -675,7 +664,7 @@ def finetune(
         gradient_checkpointing=cfg.gradient_checkpointing,
         extra=cfg.training_args,
     )
-    if cfg.mask.on_embeddings:  # dropout/NEFTune noise is applied inside the forward pass
+    if cfg.mask.on_embeddings:  # dropout/NEFTune/scheduled-sampling noise is applied with the model
         trainer_class = embedding_noise_trainer_class(trainer_class)
     return run_training(
         model=model,

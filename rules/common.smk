@@ -24,6 +24,7 @@ from cotmask.data import SOURCES, source_splits
 from cotmask.data.augment import OPTIONS as augment_options
 from cotmask.data.options import resolve_options
 from cotmask.data.rft import rejection_sample as rft_rejection_sample
+from cotmask.masking_config import MaskingConfig
 from cotmask.tables import output_paths
 
 
@@ -501,6 +502,32 @@ def resolved_settings(model: str, train_set: str, method: str) -> dict:
         settings.update({"mask_ratio": ratio, "mask_warmup_ratio": warmup})
         return settings
     return _layered_settings(model, train_set, method)
+
+
+def _check_masking() -> None:
+    """Every fine-tune's merged masking settings are consistent (e.g. dropout_q only with noise
+    'dropout'), checked before any job runs rather than when the fine-tune starts."""
+    fine_tunes = [
+        (f"cells[{c}]", cell["model"], cell["train_set"], method)
+        for c, cell in enumerate(config["cells"])
+        for method in cell["methods"]
+    ]
+    fine_tunes += [
+        (f"sweeps.{name}", sweep["model"], sweep["train_set"], point["method"])
+        for name, sweep in config["sweeps"].items()
+        for point in SWEEP_POINTS[name]
+    ]
+    for where, model, train_set, method in fine_tunes:
+        try:
+            MaskingConfig.from_flat(resolved_settings(model, train_set, method))
+        except ValueError as error:
+            raise ConfigError(
+                f"methods.{method}",
+                f"{error} (settings merged for {where}: model {model!r}, train set {train_set!r})",
+            ) from None
+
+
+_check_masking()
 
 
 # ---------------------------------------------------------------------- runs and targets

@@ -332,3 +332,70 @@ def test_loss_on_non_noised_tokens_only(noise):
     assert 0 < kept < (clean["labels"] != IGNORE_INDEX).sum()
     with pytest.raises(ValueError, match="loss_on_noised"):
         MaskingConfig(loss_on_noised="no")
+
+
+# -- scheduled sampling (paper Table 3: "seq_i = sample(softmax(out_{i-1} / tau))") ---------------------------
+class _NextTokenModel(torch.nn.Module):
+    """A stand-in causal LM whose logits at position t put all mass (scaled by `sharpness`) on input[t] + 1."""
+
+    def __init__(self, vocab: int, sharpness: float = 50.0):
+        super().__init__()
+        self.vocab, self.sharpness, self.calls = vocab, sharpness, 0
+
+    def forward(self, input_ids, attention_mask=None):
+        self.calls += 1
+        target = (input_ids + 1) % self.vocab
+        logits = torch.nn.functional.one_hot(target, self.vocab).float() * self.sharpness
+        return type("Out", (), {"logits": logits})()
+
+
+def test_scheduled_sampling_replaces_selected_tokens_by_the_models_prediction():
+    from cotmask.masking import scheduled_sampling_ids
+
+    vocab = 50
+    ids = torch.randint(0, vocab - 1, (3, 12), generator=torch.Generator().manual_seed(0))
+    selected = torch.zeros(3, 12, dtype=torch.bool)
+    selected[:, 0] = True  # nothing predicts position 0: never replaced
+    selected[0, 3] = selected[1, 7] = selected[2, 11] = selected[2, 5] = True
+    model = _NextTokenModel(vocab)
+    out = scheduled_sampling_ids(model, ids, None, selected, 0.01, torch.Generator().manual_seed(1))
+    assert model.calls == 1 and not torch.equal(out, ids)
+    changed = out != ids
+    assert torch.equal(out[:, 0], ids[:, 0]) and not (changed & ~selected).any()
+    for row, col in [(0, 3), (1, 7), (2, 11), (2, 5)]:  # low temperature: the argmax, i.e. the previous input + 1
+        assert out[row, col] == (ids[row, col - 1] + 1) % vocab
+    # a very high temperature (the paper's best, tau = 100, on its logit scale) samples nearly uniformly
+    many = torch.zeros(64, 40, dtype=torch.bool)
+    many[:, 1:] = True
+    flat = scheduled_sampling_ids(model, torch.zeros(64, 40, dtype=torch.long), None, many, 1e4,
+                                  torch.Generator().manual_seed(2))
+    assert len(torch.unique(flat[:, 1:])) > 45
+    again = scheduled_sampling_ids(model, torch.zeros(64, 40, dtype=torch.long), None, many, 1e4,
+                                   torch.Generator().manual_seed(2))
+    assert torch.equal(flat, again)
+
+
+def test_sampled_noise_through_the_collator_and_context_manager(tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    from cotmask.masking import embedding_noise, scheduled_sampling_ids
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    cfg = MaskingConfig(mask_ratio=0.5, noise="sampled", sample_temperature=2.0)
+    assert cfg.on_embeddings and not cfg.needs_mask_token
+    features = [{"input_ids": [1] + list(range(10, 40)), "prompt_length": 10}] * 2
+    batch = MFTCollator(cfg, pad_token_id=0, bos_token_id=1, seed=0)(features)
+    clean, selected = batch["input_ids"].clone(), batch["embedding_noise"].clone()
+    seed = int(batch["embedding_noise_seed"][0])
+    assert torch.equal(batch["labels"][:, 10:], clean[:, 10:]), "labels keep the original tokens"
+    with embedding_noise(model, batch, cfg):
+        noisy = batch["input_ids"]
+    assert "embedding_noise" not in batch and not (noisy != clean)[~selected].any()
+    assert (noisy != clean)[selected].float().mean() > 0.5
+    expected = scheduled_sampling_ids(model, clean, batch["attention_mask"], selected, 2.0,
+                                      torch.Generator().manual_seed(seed))
+    assert torch.equal(noisy, expected), "seeded by the batch: a recomputed or resumed step draws the same"
+    with pytest.raises(ValueError, match="sample_temperature"):
+        MaskingConfig(mask_ratio=0.4, noise="sampled", sample_temperature=0)
+    with pytest.raises(ValueError, match="sample_temperature"):
+        MaskingConfig(mask_ratio=0.4, noise="mask", sample_temperature=5.0)

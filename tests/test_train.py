@@ -287,3 +287,23 @@ def test_training_args_passthrough_cannot_break_the_contract(tmp_path):
     assert cfg.training_args == {"adam_beta2": 0.95}
     with pytest.raises(ValueError, match="dataloader_num_workers"):
         FinetuneConfig.from_dict({**base, "training_args": {"dataloader_num_workers": 2}})
+
+
+def test_finetune_with_scheduled_sampling_noise(tiny_model_dir, tiny_records_file, tmp_path):
+    seen = []
+
+    class Recorder(transformers.Trainer):  # what the model was fed at each step, after the noise
+        def compute_loss(self, model, inputs, *args, **kwargs):
+            seen.append((inputs["input_ids"].clone(), inputs["labels"].clone()))
+            return super().compute_loss(model, inputs, *args, **kwargs)
+
+    cfg = _cfg(tiny_model_dir, tiny_records_file, tmp_path, "ss", epochs=1, noise="sampled", mask_ratio=0.4,
+               sample_temperature=100.0, save_every_epoch=False)
+    metrics = finetune(cfg, trainer_class=Recorder)
+    assert metrics["optimizer_steps"] == 4 and len(seen) == 4
+    assert all(0.25 < f < 0.55 for f in metrics["observed_noise_fraction_per_step"].values())
+    assert metrics["config"]["mask"]["sample_temperature"] == 100.0
+    for ids, labels in seen:
+        answer = labels != -100
+        shifted = ids[answer] != labels[answer]  # labels are the clean tokens
+        assert 0.2 < shifted.float().mean() < 0.55, "about p of the answer inputs are the model's samples"

@@ -278,6 +278,10 @@ def _break_option(cfg):
     cfg["datasets"]["gsm"]["options"]["n_trian"] = 5
 
 
+def _break_masking(cfg):
+    cfg["methods"]["mft"]["dropout_q"] = 0.5  # the schema allows the key; it needs noise 'dropout'
+
+
 @pytest.mark.parametrize(
     "breaker, message",
     [
@@ -287,8 +291,9 @@ def _break_option(cfg):
         (_break_method, "config: cells[0].methods[1]: unknown method 'mtf'"),
         (_break_split, "config: benchmarks.math_test.data: dataset 'mathsyn' has no split 'ic_2step'"),
         (_break_option, "config: datasets.gsm.options:"),
+        (_break_masking, "config: methods.mft: masking: dropout_q applies only to noise='dropout'"),
     ],
-    ids=["unknown-key", "wrong-type", "missing-key", "unknown-method", "unknown-split", "bad-option"],
+    ids=["unknown-key", "wrong-type", "missing-key", "unknown-method", "unknown-split", "bad-option", "bad-masking"],
 )
 def test_bad_config_fails_before_any_job(workflow_dir, breaker, message):
     cfg = copy.deepcopy(load(CONFIGS["smoke"]))
@@ -370,6 +375,19 @@ def test_smoke_run_produces_every_output(smoke_run):
         assert (smoke_run / "work" / "checkpoints" / model / train_set / method / f"seed{seed}").is_dir()
     rerun = snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml")
     assert rerun.returncode == 0 and "Nothing to be done" in rerun.stdout, rerun.stdout[-3000:]
+
+
+@pytest.mark.slow
+def test_smoke_run_trains_a_table3_regulariser(smoke_run):
+    """A method with model-level noise (scheduled sampling) goes through the DAG like MFT: its settings reach
+    the fine-tune, the noise is applied, and it is evaluated and tabulated."""
+    run = smoke_run / "work" / "models" / "ft" / "mistral" / "metamath" / "sched_sampling" / "seed1"
+    metrics = json.loads((run / "train_metrics.json").read_text())
+    assert metrics["config"]["mask"]["noise"] == "sampled"
+    assert metrics["config"]["mask"]["sample_temperature"] == 100.0
+    assert max(metrics["observed_noise_fraction_per_step"].values()) > 0.1
+    cells = (smoke_run / "results" / "tables" / "accuracy_cells.csv").read_text()
+    assert "sched_sampling" in cells
 
 
 def planned_jobs_after_param_change(workdir: Path, cfg: dict, name: str) -> list:

@@ -1,0 +1,158 @@
+"""The masking settings of MFT and of the Table 3 regularisers, without torch.
+
+:class:`MaskingConfig` is validated wherever a fine-tune is configured (the workflow checks every merged
+fine-tuning setting at parse time, before any job runs); :mod:`cotmask.masking` applies it. The noise kinds
+are described in :mod:`cotmask.masking`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+TOKEN_NOISE_KINDS = ("mask", "random", "pad", "mixture")
+EMBEDDING_NOISE_KINDS = ("dropout", "neftune", "sampled")  # applied with the model, in the forward pass
+NOISE_KINDS = TOKEN_NOISE_KINDS + EMBEDDING_NOISE_KINDS
+EMBEDDING_NOISE_KEYS = ("embedding_noise", "embedding_noise_seed")
+POSITION_KINDS = ("answer", "question", "all")
+IGNORE_INDEX = -100
+
+
+# Flattened spellings of the masking fields accepted at the top level of a fine-tuning config (and in the
+# workflow's fine-tuning settings) -> MaskingConfig field.
+FLAT_MASK_KEYS = {
+    "mask_ratio": "mask_ratio",
+    "noise": "noise",
+    "mask_prob": "mask_prob",
+    "random_prob": "random_prob",
+    "positions": "positions",
+    "mask_warmup_ratio": "warmup_ratio",
+    "dropout_q": "dropout_q",
+    "neftune_alpha": "neftune_alpha",
+    "sample_temperature": "sample_temperature",
+    "loss_on_noised": "loss_on_noised",
+}
+
+
+@dataclass
+class MaskingConfig:
+    """How answer (or question) input tokens are corrupted during fine-tuning.
+
+    mask_ratio:   maximum probability ``p`` that a candidate position is noised (0 = plain SFT).
+    noise:        ``mask`` | ``random`` | ``pad`` | ``mixture`` | ``dropout`` | ``neftune`` | ``sampled``
+                  (module docstring).
+    mask_prob:    ``mixture`` only: probability of ``<mask>`` at a selected position (paper's m).
+    random_prob:  ``mixture`` only: probability of a uniform random token (paper's r); the rest stay unchanged.
+    positions:    ``answer`` (paper; answer tokens incl. EOS), ``question`` (Table 3 ablation: prompt tokens
+                  except BOS) or ``all`` (every non-pad token except BOS).
+    warmup_ratio: fraction of the total optimizer steps over which the ratio rises linearly from 0 to
+                  ``mask_ratio`` (paper: 2/3); 0 means a constant ratio from the first step.
+    dropout_q:    ``dropout`` only: embedding dropout probability q (1 = zero the embedding).
+    neftune_alpha: ``neftune`` only: the NEFTune noise scale alpha.
+    sample_temperature: ``sampled`` only: the temperature tau of scheduled sampling (> 0).
+    loss_on_noised: keep the loss on noised positions (paper's MFT: True); False drops it there, so the loss
+                  is on the non-noised answer tokens only (the variant the paper discusses for Table 3).
+    """
+
+    mask_ratio: float = 0.0
+    noise: str = "mask"
+    mask_prob: float = 1.0
+    random_prob: float = 0.0
+    positions: str = "answer"
+    warmup_ratio: float = 0.0
+    dropout_q: float = 1.0
+    neftune_alpha: float = 5.0
+    sample_temperature: float = 1.0
+    loss_on_noised: bool = True
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad field."""
+        for name in ("mask_ratio", "mask_prob", "random_prob", "warmup_ratio", "dropout_q"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"masking: {name} must be a number, got {value!r}")
+            if not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f"masking: {name} must lie in [0, 1], got {value!r}")
+            setattr(self, name, float(value))
+        if not isinstance(self.loss_on_noised, bool):
+            raise ValueError(f"masking: loss_on_noised must be true or false, got {self.loss_on_noised!r}")
+        alpha = self.neftune_alpha
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha < 0:
+            raise ValueError(f"masking: neftune_alpha must be a number >= 0, got {alpha!r}")
+        self.neftune_alpha = float(alpha)
+        tau = self.sample_temperature
+        if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not tau > 0:
+            raise ValueError(f"masking: sample_temperature must be a number > 0, got {tau!r}")
+        self.sample_temperature = float(tau)
+        if self.noise not in NOISE_KINDS:
+            raise ValueError(f"masking: noise must be one of {list(NOISE_KINDS)}, got {self.noise!r}")
+        if self.positions not in POSITION_KINDS:
+            raise ValueError(
+                f"masking: positions must be one of {list(POSITION_KINDS)}, got {self.positions!r}"
+            )
+        if self.noise == "mixture":
+            if self.mask_prob + self.random_prob > 1.0 + 1e-12:
+                raise ValueError(
+                    f"masking: mask_prob + random_prob must be <= 1, got {self.mask_prob} + {self.random_prob}"
+                )
+        elif (self.mask_prob, self.random_prob) != (1.0, 0.0):
+            raise ValueError(
+                f"masking: mask_prob/random_prob apply only to noise='mixture' (noise is {self.noise!r}); "
+                "leave them at 1.0/0.0 or use noise='mixture'"
+            )
+        if self.noise != "dropout" and self.dropout_q != 1.0:
+            raise ValueError(f"masking: dropout_q applies only to noise='dropout' (noise is {self.noise!r})")
+        if self.noise != "neftune" and self.neftune_alpha != 5.0:
+            raise ValueError(f"masking: neftune_alpha applies only to noise='neftune' (noise is {self.noise!r})")
+        if self.noise != "sampled" and self.sample_temperature != 1.0:
+            raise ValueError(
+                f"masking: sample_temperature applies only to noise='sampled' (noise is {self.noise!r})"
+            )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MaskingConfig:
+        """Build from a mapping; unknown keys raise ValueError naming them."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"masking: unknown key(s) {unknown}; known keys are {sorted(known)}")
+        return cls(**data)
+
+    @property
+    def active(self) -> bool:
+        """True when any input token can be noised (``mask_ratio > 0``)."""
+        return self.mask_ratio > 0.0
+
+    @property
+    def on_embeddings(self) -> bool:
+        """True for the model-level kinds (``dropout``, ``neftune``, ``sampled``), applied in the forward pass."""
+        return self.active and self.noise in EMBEDDING_NOISE_KINDS
+
+    @property
+    def needs_mask_token(self) -> bool:
+        """True when the ``<mask>`` token can appear in the noised inputs."""
+        if not self.active:
+            return False
+        return self.noise == "mask" or (self.noise == "mixture" and self.mask_prob > 0.0)
+
+    def ratio_at(self, step: int, max_steps: int) -> float:
+        """Mask ratio for the optimizer step ``step`` (0-based: steps already completed) of ``max_steps``.
+
+        Mirrors the official ``compute_loss`` exactly, including its ``+ 1`` in the denominator:
+        ``p_t = min(p, p * step / (warmup_ratio * max_steps + 1))``; so the first step (step 0) uses
+        ratio 0 and ``p`` is reached one step later than with the plain ``warmup_ratio * max_steps``.
+        With ``warmup_ratio == 0`` the ratio is ``p`` from the start.
+        """
+        p = self.mask_ratio
+        if self.warmup_ratio == 0.0 or p == 0.0:
+            return p
+        return min(p, p * step / (self.warmup_ratio * max_steps + 1.0))
+
+    @classmethod
+    def from_flat(cls, settings: dict[str, Any]) -> MaskingConfig:
+        """Build from flattened fine-tuning settings (``mask_warmup_ratio`` etc.); other keys are ignored."""
+        return cls(**{name: settings[flat] for flat, name in FLAT_MASK_KEYS.items() if flat in settings})
