@@ -3,7 +3,8 @@
 MFT is SFT in which a random subset of the *answer* input tokens is replaced by noise, while the labels
 keep the original tokens. This module holds
 
-* :class:`MaskingConfig` — mask ratio ``p``, noise kind, which positions may be noised, warm-up;
+* :class:`MaskingConfig` — mask ratio ``p``, noise kind, which positions may be noised, warm-up (defined in
+  the torch-free :mod:`cotmask.masking_config`, re-exported here);
 * :func:`add_mask_token` — add ``<mask>`` (or ``[PAD]``) with its embedding rows set to the mean row;
 * :func:`apply_noise` — vectorised, seeded corruption of a batch;
 * :class:`MFTCollator` — pads a batch, builds labels (-100 on prompt and padding) and applies the noise;

@@ -83,7 +83,6 @@ def make_background(sentences: list[str], people: list[str], numbers: NumberRang
     return Background(sentence, position, kind)
 
 
-
 def insert_background(sentences: list[str], background: Background) -> list[str]:
     """The sentences with the background sentence inserted at its position (as a GSM-IC distractor is)."""
     return insert(sentences, background)
