@@ -73,6 +73,12 @@ DEFAULT_FIG3: dict[str, Any] = {
     "reference_methods": ["sft", "sft_long"],  # horizontal reference lines
     "include_methods": [],  # non-sweep methods whose runs join the curves by (mask_ratio, mask_warmup)
 }
+#: rows of the Table 3 counterpart when none are configured (the regularisers are methods of the config).
+DEFAULT_TABLE3_ARMS: tuple[dict[str, Any], ...] = (
+    {"label": "SFT", "method": "sft", "paper_method": "SFT", "control": True},
+    {"label": "SFT-long", "method": "sft_long", "paper_method": None, "control": True},
+    {"label": "MFT", "method": "mft", "paper_method": "MFT, random token (r=1)", "control": False},
+)
 TRAIN_SET_ORDER = ("base", "rft", "math", "metamath", "mathinstruct", "pot")
 
 #: Reference numbers of shared/paper.md (percent). ``benchmark`` is a role; keys sft/mft are methods.
@@ -159,6 +165,17 @@ PAPER_REFERENCE: dict[str, list[dict[str, Any]]] = {
         {"model": "Llama2-13B", "train_set": "GSM8K", "sft": 52.7, "mft": 56.2},
         {"model": "Llama2-13B", "train_set": "GSM8K-RFT-100", "sft": 55.2, "mft": 60.4},
     ],
+    # Table 3 (Llama-2-7B, GSM8K-7K, GSM8K test): the rows with a Bernoulli p = 0.4 on answer tokens,
+    # the question-masking row (p = 0.2) and SFT. ``method`` names the paper's row.
+    "table3": [
+        {"model": "Llama2-7B", "method": "SFT", "gsm": 41.6},
+        {"model": "Llama2-7B", "method": "MFT, random token (r=1)", "gsm": 47.1},
+        {"model": "Llama2-7B", "method": "MFT, [mask] (m=1)", "gsm": 46.7},
+        {"model": "Llama2-7B", "method": "Dropout on answer tokens (q=1)", "gsm": 46.5},
+        {"model": "Llama2-7B", "method": "NEFTune on answer tokens (alpha=1000)", "gsm": 47.2},
+        {"model": "Llama2-7B", "method": "Scheduled sampling (tau=100)", "gsm": 47.1},
+        {"model": "Llama2-7B", "method": "Dropout on question tokens (q=1, p=0.2)", "gsm": 36.3},
+    ],
     "table5": [
         {"model": "Llama2-7B", "method": "SFT", "gsm": 41.6, "gsm_ic": 48.0},
         {"model": "Llama2-7B", "method": "RFT-100", "gsm": 47.6, "gsm_ic": 52.2},
@@ -174,6 +191,7 @@ TABLE_STEMS = (
     "table1_main",
     "table2_rft",
     "table5_distractors",
+    "table3_regularisers",
     "comparisons",
     "accuracy_cells",
     "fig3_mask_ratio",
@@ -807,6 +825,7 @@ class Options:
     base_train_set: str
     rft_train_set: str
     table5_arms: list[dict[str, str]]
+    table3_arms: list[dict[str, Any]]
     fig3: dict[str, Any]
     paper: dict[str, list]
     paper_models: dict[str, str]
@@ -1164,6 +1183,95 @@ def build_table5(study: Study, opts: Options) -> Table:
     return Table(
         "table5_distractors",
         "Table 5 counterpart: robustness to distractors (GSM-IC)",
+        _frame(rows, columns),
+        _frame(display_rows, display_columns),
+        notes,
+    )
+
+
+def build_table3(study: Study, opts: Options) -> Table:
+    """Table 3 counterpart: MFT against the other regularisers on the base training set.
+
+    One row per (model, decoding, arm) with runs; columns: GSM8K-style accuracy and, when the study has
+    GSM-IC, the pooled GSM-IC accuracy, each with a delta (paired bootstrap CI) against every control arm.
+    """
+    roles = [r for r in ("gsm", POOLED_ROLE) if study.benchmark_of(r)]
+    arms = opts.table3_arms
+    controls = [arm for arm in arms if arm.get("control")]
+    train_set = opts.base_train_set
+    columns = ["model", "decoding", "arm", "train_set", "method", "paper_model", "paper_method"]
+    display_columns = ["Model", "Decoding", "Arm"]
+    for role in roles:
+        columns += [f"{role}_mean", f"{role}_sd", f"{role}_n_seeds"]
+        display_columns.append(ROLE_LABELS[role])
+        for control in controls:
+            columns += list(_delta_columns(f"{role}_", f"minus_{control['method']}", None))
+            display_columns.append(f"{ROLE_LABELS[role]} Δ vs {control['label']}")
+    columns.append("paper_gsm")
+    display_columns += ["Paper GSM8K", "Seeds"]
+    rows, display_rows = [], []
+    for model in study.models():
+        p_model = paper_model(model, opts.paper_models)
+        for decoding in study.decodings():
+            for arm in arms:
+                cells = {
+                    role: study.cell_stats(
+                        (model, train_set, arm["method"], study.benchmark_of(role), decoding)
+                    )
+                    for role in roles
+                }
+                if not any(c["n_seeds"] for c in cells.values()):
+                    continue
+                row = {
+                    "model": model,
+                    "decoding": decoding,
+                    "arm": arm["label"],
+                    "train_set": train_set,
+                    "method": arm["method"],
+                    "paper_model": p_model,
+                    "paper_method": arm.get("paper_method"),
+                }
+                shown = {"Model": model, "Decoding": decoding, "Arm": arm["label"]}
+                for role, cell in cells.items():
+                    row.update(
+                        {
+                            f"{role}_mean": cell["mean"],
+                            f"{role}_sd": cell["sd"],
+                            f"{role}_n_seeds": cell["n_seeds"],
+                        }
+                    )
+                    shown[ROLE_LABELS[role]] = format_accuracy(cell["mean"], cell["sd"])
+                    for control in controls:
+                        result = None
+                        if arms.index(control) < arms.index(arm):  # a control only against later arms
+                            result = study.compare(
+                                model,
+                                study.benchmark_of(role),
+                                decoding,
+                                (train_set, arm["method"]),
+                                (train_set, control["method"]),
+                            )
+                        row.update(_delta_columns(f"{role}_", f"minus_{control['method']}", result))
+                        shown[f"{ROLE_LABELS[role]} Δ vs {control['label']}"] = _delta_text(result)
+                ref = _paper_lookup(
+                    opts.paper.get("table3", []), model=p_model, method=arm.get("paper_method")
+                )
+                row["paper_gsm"] = ref.get("gsm", math.nan) if ref else math.nan
+                shown["Paper GSM8K"] = format_number(row["paper_gsm"])
+                shown["Seeds"] = _seed_count_text([c["n_seeds"] for c in cells.values()])
+                rows.append(row)
+                display_rows.append(shown)
+    notes = [
+        f"Training set {train_set!r}. Accuracy (%) as mean ± sd over seeds; Δ against each control arm "
+        "with a paired two-stage bootstrap CI. The paper's Table 3 (Llama-2-7B, GSM8K) has no GSM-IC "
+        "column and no equal-compute control; its numbers are shown for the matching row.",
+    ]
+    absent = [arm["label"] for arm in arms if arm["method"] not in {row["method"] for row in rows}]
+    if absent:
+        notes.append("Arms without runs in this study: " + "; ".join(absent) + ".")
+    return Table(
+        "table3_regularisers",
+        "Table 3 counterpart: MFT vs other regularisers",
         _frame(rows, columns),
         _frame(display_rows, display_columns),
         notes,
@@ -1607,6 +1715,7 @@ def _resolve_options(
     base_train_set,
     rft_train_set,
     table5_arms,
+    table3_arms,
     fig3,
     paper,
     paper_models,
@@ -1657,6 +1766,22 @@ def _resolve_options(
                 raise TableInputError(
                     f"table5_arms[{number}]: key {key!r} is missing or not a string"
                 )
+    if table3_arms is None:
+        table3_arms = DEFAULT_TABLE3_ARMS
+    table3_arms = [dict(a) for a in table3_arms]
+    for number, arm in enumerate(table3_arms):
+        for key in ("label", "method"):
+            if not isinstance(arm.get(key), str) or not arm[key]:
+                raise TableInputError(
+                    f"table3_arms[{number}]: key {key!r} is missing or not a string"
+                )
+        unknown = set(arm) - {"label", "method", "paper_method", "control"}
+        if unknown:
+            raise TableInputError(f"table3_arms[{number}]: unknown keys {sorted(unknown)}")
+        if not isinstance(arm.get("control", False), bool):
+            raise TableInputError(f"table3_arms[{number}]: 'control' must be true or false")
+    if table3_arms and not any(arm.get("control") for arm in table3_arms):
+        raise TableInputError("table3_arms: no arm is marked 'control: true' (the deltas' reference)")
     return Options(
         comparisons=comparisons,
         main_methods=list(main_methods),
@@ -1665,6 +1790,7 @@ def _resolve_options(
         base_train_set=base_train_set,
         rft_train_set=rft_train_set,
         table5_arms=[dict(a) for a in table5_arms],
+        table3_arms=table3_arms,
         fig3=fig3_spec,
         paper=dict(PAPER_REFERENCE if paper is None else paper),
         paper_models=dict(DEFAULT_PAPER_MODELS if paper_models is None else paper_models),
@@ -1717,6 +1843,7 @@ def build_tables(
     base_train_set: str = "base",
     rft_train_set: str = "rft",
     table5_arms: Sequence[Mapping[str, str]] | None = None,
+    table3_arms: Sequence[Mapping[str, Any]] | None = None,
     fig3: Mapping[str, Any] | None = None,
     paper: Mapping[str, list] | None = None,
     paper_models: Mapping[str, str] | None = None,
@@ -1755,11 +1882,15 @@ def build_tables(
         base_train_set, rft_train_set: the small GSM training set and its RFT augmentation (Tables 2, 5).
         table5_arms: rows of Table 5, each ``{"label", "train_set", "method", "paper_method"}``; the
             first is the reference of the deltas. Default: SFT, SFT-long, RFT (= sft on rft_train_set), MFT.
+        table3_arms: rows of Table 3 (MFT against the other regularisers, on ``base_train_set``), each
+            ``{"label", "method", "paper_method", "control"}``; every arm with ``control: true`` gets a
+            delta column (paired bootstrap CI), filled for the arms listed after it. Default :data:`DEFAULT_TABLE3_ARMS`
+            (SFT and SFT-long as controls, MFT); arms without runs are left out.
         fig3: sweep spec merged over :data:`DEFAULT_FIG3`: ``benchmark`` (role or name) and ``decoding``
             of the plot, ``reference_methods`` (SFT lines), ``include_methods`` (non-sweep methods
             added to the curves). Sweep points are index entries with ``sweep: true`` and a
             ``mask_ratio``; ``mask_warmup > 0`` puts a point on the warm-up curve.
-        paper: reference numbers ``{"table1": [...], "table2": [...], "table5": [...]}`` in the format
+        paper: reference numbers ``{"table1": [...], "table2": [...], "table3": [...], "table5": [...]}`` in the format
             of :data:`PAPER_REFERENCE` (the default); ``{}`` leaves the paper columns empty.
         paper_models: substring of our model name -> paper model (:data:`DEFAULT_PAPER_MODELS`).
         paper_train_sets, paper_train_sets_table2: our train_set -> paper training set for Table 1 and
@@ -1781,6 +1912,7 @@ def build_tables(
         base_train_set,
         rft_train_set,
         table5_arms,
+        table3_arms,
         fig3,
         paper,
         paper_models,
@@ -1798,7 +1930,12 @@ def build_tables(
         bootstrap_seed=bootstrap_seed,
     )
     build_comparisons(study, opts)
-    tables = [build_table1(study, opts), build_table2(study, opts), build_table5(study, opts)]
+    tables = [
+        build_table1(study, opts),
+        build_table2(study, opts),
+        build_table5(study, opts),
+        build_table3(study, opts),
+    ]
     cells = build_cells(study, opts)
     fig3_table = build_fig3(study, opts)
     steps_table = build_by_steps(study, opts)
@@ -1836,6 +1973,7 @@ def build_tables(
             "base_train_set": opts.base_train_set,
             "rft_train_set": opts.rft_train_set,
             "table5_arms": opts.table5_arms,
+            "table3_arms": opts.table3_arms,
             "fig3": opts.fig3,
             "paper_models": opts.paper_models,
             "paper_train_sets": opts.paper_train_sets,

@@ -485,6 +485,8 @@ def _check_tables() -> None:
             config["train_sets"],
             "train set",
         )
+    for i, arm in enumerate(opts["table3_arms"] or []):
+        check(f"tables.table3_arms[{i}].method", arm["method"], METHODS, "method")
     fig3 = opts["fig3"] or {}
     for key in ("reference_methods", "include_methods"):
         for i, method in enumerate(fig3.get(key, [])):

@@ -600,6 +600,60 @@ def test_bad_index_entries(small_index):
         tables.build_tables(small_index, "unused", comparisons=[{"treatment": "mft"}])
 
 
+def test_table3_rows_deltas_and_paper_numbers(built):
+    """Default arms (SFT, SFT-long as controls; MFT) on the base set: accuracies recomputed from the
+    JSONL files, a control's delta column filled only for the arms after it, the paper's row matched."""
+    index, out = built["index"], built["out"]
+    table = _csv(out, "table3_regularisers")
+    llama = table[(table.model == "tiny-llama") & (table.decoding == "calc")].set_index("arm")
+    assert list(llama.index) == ["SFT", "SFT-long", "MFT"]
+    assert set(llama.train_set) == {"base"}
+    key = dict(model="tiny-llama", train_set="base", benchmark="gsm8k", decoding="calc")
+    for arm, method in (("SFT", "sft"), ("SFT-long", "sft_long"), ("MFT", "mft")):
+        per_seed = _seed_accuracies(_load(index, method=method, **key))
+        assert llama.loc[arm, "gsm_mean"] == pytest.approx(statistics.fmean(per_seed), abs=1e-4)
+    mft = llama.loc["MFT"]
+    for control in ("sft", "sft_long"):
+        assert mft[f"gsm_minus_{control}"] == pytest.approx(
+            mft["gsm_mean"] - llama.loc[{"sft": "SFT", "sft_long": "SFT-long"}[control], "gsm_mean"],
+            abs=1e-4,
+        )
+        assert mft[f"gsm_minus_{control}_ci_low"] < mft[f"gsm_minus_{control}"]
+        assert mft[f"gsm_minus_{control}_ci_high"] > mft[f"gsm_minus_{control}"]
+        assert math.isfinite(mft[f"ic_pooled_minus_{control}"])
+    assert math.isnan(llama.loc["SFT", "gsm_minus_sft"])
+    assert math.isnan(llama.loc["SFT", "gsm_minus_sft_long"])
+    assert math.isfinite(llama.loc["SFT-long", "gsm_minus_sft"])
+    assert math.isnan(llama.loc["SFT-long", "gsm_minus_sft_long"])
+    assert (llama.loc["SFT", "paper_gsm"], mft["paper_gsm"]) == (41.6, 47.1)
+    assert math.isnan(llama.loc["SFT-long", "paper_gsm"])
+    mistral = table[(table.model == "tiny-mistral") & (table.arm == "MFT")]
+    assert mistral.paper_gsm.isna().all()  # the paper's Table 3 is Llama-2-7B only
+
+
+def test_table3_configured_arms(small_index, tmp_path):
+    """Configured arms: rows follow the list, arms without runs are named in a note, bad arms fail."""
+    arms = [
+        {"label": "SFT", "method": "sft", "paper_method": "SFT", "control": True},
+        {"label": "NEFTune", "method": "neftune", "paper_method": None},
+        {"label": "MFT", "method": "mft", "paper_method": "MFT, [mask] (m=1)"},
+    ]
+    out = tmp_path / "res"
+    tables.build_tables(small_index, out, table3_arms=arms, n_resamples=20, figures=False)
+    table = _csv(out, "table3_regularisers")
+    assert list(table.arm.unique()) == ["SFT", "MFT"]
+    assert set(table[table.arm == "MFT"].paper_gsm) == {46.7}
+    assert "gsm_minus_sft_long" not in table.columns
+    markdown = (out / "tables" / "table3_regularisers.md").read_text(encoding="utf-8")
+    assert "Arms without runs in this study: NEFTune." in markdown
+    with pytest.raises(tables.TableInputError, match="no arm is marked 'control: true'"):
+        tables.build_tables(small_index, out, table3_arms=arms[1:], figures=False)
+    with pytest.raises(tables.TableInputError, match=r"table3_arms\[1\]: unknown keys \['train_set'\]"):
+        tables.build_tables(
+            small_index, out, table3_arms=[arms[0], {**arms[1], "train_set": "rft"}], figures=False
+        )
+
+
 def test_committed_fixture_files_load_and_pair():
     index = []
     for items in sorted(FIXTURES.rglob("*.jsonl")):
@@ -634,7 +688,13 @@ def test_cli_subcommand(small_index, tmp_path):
     index_file.write_text(json.dumps({"evaluations": small_index}), encoding="utf-8")
     options = tmp_path / "options.json"
     options.write_text(
-        json.dumps({"comparisons": [{"treatment": "mft", "control": "sft"}], "cluster_by": None}),
+        json.dumps(
+            {
+                "comparisons": [{"treatment": "mft", "control": "sft"}],
+                "table3_arms": [],  # no Table 3 rows, so no comparisons of its own
+                "cluster_by": None,
+            }
+        ),
         encoding="utf-8",
     )
     parser = argparse.ArgumentParser()

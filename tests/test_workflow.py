@@ -282,6 +282,13 @@ def _break_masking(cfg):
     cfg["methods"]["mft"]["dropout_q"] = 0.5  # the schema allows the key; it needs noise 'dropout'
 
 
+def _break_table3_arm(cfg):
+    cfg["tables"]["table3_arms"] = [
+        {"label": "SFT", "method": "sft", "control": True},
+        {"label": "Dropout", "method": "dropuot"},
+    ]
+
+
 @pytest.mark.parametrize(
     "breaker, message",
     [
@@ -292,8 +299,18 @@ def _break_masking(cfg):
         (_break_split, "config: benchmarks.math_test.data: dataset 'mathsyn' has no split 'ic_2step'"),
         (_break_option, "config: datasets.gsm.options:"),
         (_break_masking, "config: methods.mft: masking: dropout_q applies only to noise='dropout'"),
+        (_break_table3_arm, "config: tables.table3_arms[1].method: unknown method 'dropuot'"),
     ],
-    ids=["unknown-key", "wrong-type", "missing-key", "unknown-method", "unknown-split", "bad-option", "bad-masking"],
+    ids=[
+        "unknown-key",
+        "wrong-type",
+        "missing-key",
+        "unknown-method",
+        "unknown-split",
+        "bad-option",
+        "bad-masking",
+        "bad-table3-arm",
+    ],
 )
 def test_bad_config_fails_before_any_job(workflow_dir, breaker, message):
     cfg = copy.deepcopy(load(CONFIGS["smoke"]))
