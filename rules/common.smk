@@ -64,7 +64,7 @@ TOKENIZER = "work/models/tokenizer"
 FT = "work/models/ft"
 CKPT = "work/checkpoints"
 EVALS = "work/evals"
-RESULTS = "results"
+RESULTS = config["results_dir"]  # tables, figures, summary.json (schema default: results)
 
 AUGMENT_KINDS = ("metamath_style", "pot_mix", "concat")
 DATASET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")

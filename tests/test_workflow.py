@@ -254,6 +254,16 @@ def test_configfile_replaces_default_config(workflow_dir):
     assert counts["finetune"] < len(expected_finetunes(load(CONFIGS["smoke"])))
 
 
+def test_results_dir_moves_the_aggregated_outputs(workflow_dir):
+    """results_dir sets where tables, figures and summary.json go: full.yaml keeps results/ intact."""
+    result = snakemake(workflow_dir, "-n", "--configfile", "config/full.yaml")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "results/full/summary.json" in result.stdout
+    assert "results/full/tables/table3_regularisers.csv" in result.stdout
+    assert " results/summary.json" not in result.stdout
+    assert load(CONFIGS["default"])["results_dir"] == "results"
+
+
 def _break_unknown_key(cfg):
     cfg["training"]["learnig_rate"] = 0.1
 
@@ -282,6 +292,10 @@ def _break_masking(cfg):
     cfg["methods"]["mft"]["dropout_q"] = 0.5  # the schema allows the key; it needs noise 'dropout'
 
 
+def _break_results_dir(cfg):
+    cfg["results_dir"] = "../elsewhere"
+
+
 def _break_table3_arm(cfg):
     cfg["tables"]["table3_arms"] = [
         {"label": "SFT", "method": "sft", "control": True},
@@ -300,6 +314,7 @@ def _break_table3_arm(cfg):
         (_break_option, "config: datasets.gsm.options:"),
         (_break_masking, "config: methods.mft: masking: dropout_q applies only to noise='dropout'"),
         (_break_table3_arm, "config: tables.table3_arms[1].method: unknown method 'dropuot'"),
+        (_break_results_dir, "config: results_dir: '../elsewhere' does not match"),
     ],
     ids=[
         "unknown-key",
@@ -310,6 +325,7 @@ def _break_table3_arm(cfg):
         "bad-option",
         "bad-masking",
         "bad-table3-arm",
+        "bad-results-dir",
     ],
 )
 def test_bad_config_fails_before_any_job(workflow_dir, breaker, message):
