@@ -64,7 +64,8 @@ TOKENIZER = "work/models/tokenizer"
 FT = "work/models/ft"
 CKPT = "work/checkpoints"
 EVALS = "work/evals"
-RESULTS = config["results_dir"]  # tables, figures, summary.json (schema default: results)
+# tables, figures, summary.json (schema default: results)
+RESULTS = config["results_dir"]
 
 AUGMENT_KINDS = ("metamath_style", "pot_mix", "concat")
 DATASET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
