@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "cotmask.train",
     "cotmask.evaluate",
     "cotmask.scoring",
+    "cotmask.floors",
     "cotmask.tables",
 )
 
@@ -29,6 +30,7 @@ COMMAND_OWNERS = {
     "evaluate": "cotmask.evaluate",
     "evaluate-suite": "cotmask.evaluate",
     "score": "cotmask.scoring",
+    "floors": "cotmask.floors",
     "tables": "cotmask.tables",
 }
 
