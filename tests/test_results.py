@@ -1,5 +1,6 @@
-"""The committed results/ and the README agree: every result row the README shows is a row of a table in
-results/tables/, and the committed tables are the ones the committed summary.json describes."""
+"""The committed results and the README agree: every result row the README shows is a row of a table in
+results/tables/ (the default run) or results/full/tables/ (config/full.yaml), and each folder's tables are
+the ones its summary.json describes."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 TABLES = ROOT / "results" / "tables"
+#: every committed results folder: the default run's and the full study's (results_dir of config/full.yaml)
+RESULT_DIRS = [path for path in (ROOT / "results", ROOT / "results" / "full") if (path / "summary.json").exists()]
 MODEL_ROW = re.compile(r"^\|\s*(llama|mistral)\s*\|")
 
 
@@ -22,7 +25,7 @@ def readme_result_rows() -> list[str]:
 
 def committed_table_rows() -> set[str]:
     rows = set()
-    for path in TABLES.glob("*.md"):
+    for path in (p for folder in RESULT_DIRS for p in (folder / "tables").glob("*.md")):
         rows.update(line.rstrip() for line in path.read_text().splitlines() if line.startswith("|"))
     return rows
 
@@ -33,7 +36,7 @@ def test_every_readme_result_row_is_in_results():
     assert rows, "the README shows no result rows"
     committed = committed_table_rows()
     stale = [row for row in rows if row not in committed]
-    assert not stale, "README rows not found in results/tables/*.md (regenerated results?):\n" + "\n".join(stale)
+    assert not stale, "README rows not found in results{,/full}/tables/*.md (regenerated?):\n" + "\n".join(stale)
 
 
 @pytest.mark.skipif(not TABLES.is_dir(), reason="results/tables not committed")
@@ -44,18 +47,33 @@ def test_readme_links_to_existing_results():
     assert not missing, f"README links to missing results files: {missing}"
 
 
-@pytest.mark.skipif(not (ROOT / "results" / "summary.json").exists(), reason="results/summary.json not committed")
-def test_summary_json_matches_committed_tables():
+@pytest.mark.parametrize("folder", RESULT_DIRS, ids=lambda path: str(path.relative_to(ROOT)))
+def test_summary_json_matches_committed_tables(folder):
     """summary.json (written in the same run as the tables) lists files that exist, and its per-cell means are
-    those of results/tables/accuracy_cells.csv: the committed results come from one run."""
+    those of tables/accuracy_cells.csv: each committed results folder comes from one run."""
     import pandas as pd
 
-    summary = json.loads((ROOT / "results" / "summary.json").read_text())
-    missing = [name for name in summary["outputs"] if not (ROOT / "results" / name).exists()]
-    assert not missing, f"summary.json lists outputs missing from results/: {missing}"
+    summary = json.loads((folder / "summary.json").read_text())
+    missing = [name for name in summary["outputs"] if not (folder / name).exists()]
+    assert not missing, f"summary.json lists outputs missing from {folder}: {missing}"
     keys = ["model", "train_set", "method", "benchmark", "decoding"]
     from_json = {tuple(row[k] for k in keys): row["mean"] for row in summary["tables"]["accuracy_cells"]}
-    cells = pd.read_csv(TABLES / "accuracy_cells.csv")
+    cells = pd.read_csv(folder / "tables" / "accuracy_cells.csv")
     from_csv = {tuple(row[k] for k in keys): row["mean"] for _, row in cells.iterrows()}
     assert from_csv and set(from_csv) == set(from_json)
     assert all(abs(from_csv[key] - from_json[key]) < 1e-9 for key in from_csv)
+
+
+@pytest.mark.skipif(len(RESULT_DIRS) < 2, reason="results/full not committed")
+def test_full_study_contains_the_default_run():
+    """config/full.yaml shares every job of the default run: each cell of results/ has the same per-seed
+    accuracies in results/full/ (same base models, data and fine-tunes, rebuilt from empty)."""
+    import pandas as pd
+
+    keys = ["model", "train_set", "method", "benchmark", "decoding"]
+    default, full = (pd.read_csv(folder / "tables" / "accuracy_cells.csv") for folder in RESULT_DIRS)
+    merged = default.merge(full, on=keys, suffixes=("_default", "_full"), how="left")
+    assert len(merged) == len(default)
+    assert (merged.per_seed_default == merged.per_seed_full).all(), merged[
+        merged.per_seed_default != merged.per_seed_full
+    ][keys]
