@@ -1780,6 +1780,13 @@ def _resolve_options(
             raise TableInputError(f"table3_arms[{number}]: unknown keys {sorted(unknown)}")
         if not isinstance(arm.get("control", False), bool):
             raise TableInputError(f"table3_arms[{number}]: 'control' must be true or false")
+    known_rows = {row.get("method") for row in (PAPER_REFERENCE if paper is None else paper).get("table3", [])}
+    for number, arm in enumerate(table3_arms):
+        if arm.get("paper_method") is not None and arm["paper_method"] not in known_rows:
+            raise TableInputError(
+                f"table3_arms[{number}].paper_method: no paper row {arm['paper_method']!r} "
+                f"(rows: {', '.join(sorted(map(str, known_rows)))})"
+            )
     if table3_arms and not any(arm.get("control") for arm in table3_arms):
         raise TableInputError("table3_arms: no arm is marked 'control: true' (the deltas' reference)")
     return Options(

@@ -25,7 +25,7 @@ from cotmask.data.augment import OPTIONS as augment_options
 from cotmask.data.options import resolve_options
 from cotmask.data.rft import rejection_sample as rft_rejection_sample
 from cotmask.masking_config import MaskingConfig
-from cotmask.tables import output_paths
+from cotmask.tables import PAPER_REFERENCE, output_paths
 
 
 class ConfigError(Exception):
@@ -486,8 +486,12 @@ def _check_tables() -> None:
             config["train_sets"],
             "train set",
         )
+    paper_rows = {row["method"] for row in PAPER_REFERENCE["table3"]}
     for i, arm in enumerate(opts["table3_arms"] or []):
         check(f"tables.table3_arms[{i}].method", arm["method"], METHODS, "method")
+        if arm.get("paper_method") is not None:
+            key = f"tables.table3_arms[{i}].paper_method"
+            check(key, arm["paper_method"], paper_rows, "paper row")
     fig3 = opts["fig3"] or {}
     for key in ("reference_methods", "include_methods"):
         for i, method in enumerate(fig3.get(key, [])):

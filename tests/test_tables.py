@@ -646,6 +646,10 @@ def test_table3_configured_arms(small_index, tmp_path):
     assert "gsm_minus_sft_long" not in table.columns
     markdown = (out / "tables" / "table3_regularisers.md").read_text(encoding="utf-8")
     assert "Arms without runs in this study: NEFTune." in markdown
+    with pytest.raises(tables.TableInputError, match=r"table3_arms\[1\].paper_method: no paper row 'NEFT'"):
+        tables.build_tables(
+            small_index, out, table3_arms=[arms[0], {**arms[1], "paper_method": "NEFT"}], figures=False
+        )
     with pytest.raises(tables.TableInputError, match="no arm is marked 'control: true'"):
         tables.build_tables(small_index, out, table3_arms=arms[1:], figures=False)
     with pytest.raises(tables.TableInputError, match=r"table3_arms\[1\]: unknown keys \['train_set'\]"):

@@ -292,6 +292,12 @@ def _break_masking(cfg):
     cfg["methods"]["mft"]["dropout_q"] = 0.5  # the schema allows the key; it needs noise 'dropout'
 
 
+def _break_table3_paper_row(cfg):
+    cfg["tables"]["table3_arms"] = [
+        {"label": "SFT", "method": "sft", "paper_method": "SFT (7B)", "control": True}
+    ]
+
+
 def _break_results_dir(cfg):
     cfg["results_dir"] = "../elsewhere"
 
@@ -315,6 +321,7 @@ def _break_table3_arm(cfg):
         (_break_masking, "config: methods.mft: masking: dropout_q applies only to noise='dropout'"),
         (_break_table3_arm, "config: tables.table3_arms[1].method: unknown method 'dropuot'"),
         (_break_results_dir, "config: results_dir: '../elsewhere' does not match"),
+        (_break_table3_paper_row, "config: tables.table3_arms[0].paper_method: unknown paper row 'SFT (7B)'"),
     ],
     ids=[
         "unknown-key",
@@ -326,6 +333,7 @@ def _break_table3_arm(cfg):
         "bad-masking",
         "bad-table3-arm",
         "bad-results-dir",
+        "bad-table3-paper-row",
     ],
 )
 def test_bad_config_fails_before_any_job(workflow_dir, breaker, message):
