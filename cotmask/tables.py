@@ -1085,6 +1085,31 @@ def build_table2(study: Study, opts: Options) -> Table:
     )
 
 
+def _arm_cells(
+    study: Study, model: str, train_set: str, arm: Mapping, roles: Sequence[str], decoding: str
+) -> dict[str, dict]:
+    """Seed statistics of one arm (a row of Table 3 or 5) on every benchmark role."""
+    return {
+        role: study.cell_stats(
+            (model, train_set, arm["method"], study.benchmark_of(role), decoding)
+        )
+        for role in roles
+    }
+
+
+def _arm_row(model: str, decoding: str, arm: Mapping, train_set: str, p_model: str | None) -> dict:
+    """The identifying columns of an arm's row."""
+    return {
+        "model": model,
+        "decoding": decoding,
+        "arm": arm["label"],
+        "train_set": train_set,
+        "method": arm["method"],
+        "paper_model": p_model,
+        "paper_method": arm.get("paper_method"),
+    }
+
+
 def build_table5(study: Study, opts: Options) -> Table:
     """Table 5 counterpart: GSM test vs GSM-IC 2-step, m-step and pooled; deltas against the SFT arm."""
     roles = [r for r in ("gsm", "ic_2step", "ic_mstep", POOLED_ROLE) if study.benchmark_of(r)]
@@ -1115,29 +1140,10 @@ def build_table5(study: Study, opts: Options) -> Table:
             p_model = paper_model(model, opts.paper_models)
             for decoding in study.decodings():
                 for arm in arms:
-                    cells = {
-                        r: study.cell_stats(
-                            (
-                                model,
-                                arm["train_set"],
-                                arm["method"],
-                                study.benchmark_of(r),
-                                decoding,
-                            )
-                        )
-                        for r in roles
-                    }
+                    cells = _arm_cells(study, model, arm["train_set"], arm, roles, decoding)
                     if not any(c["n_seeds"] for c in cells.values()):
                         continue
-                    row = {
-                        "model": model,
-                        "decoding": decoding,
-                        "arm": arm["label"],
-                        "train_set": arm["train_set"],
-                        "method": arm["method"],
-                        "paper_model": p_model,
-                        "paper_method": arm.get("paper_method"),
-                    }
+                    row = _arm_row(model, decoding, arm, arm["train_set"], p_model)
                     shown = {"Model": model, "Decoding": decoding, "Arm": arm["label"]}
                     for role, cell in cells.items():
                         result = None
@@ -1214,23 +1220,10 @@ def build_table3(study: Study, opts: Options) -> Table:
         p_model = paper_model(model, opts.paper_models)
         for decoding in study.decodings():
             for arm in arms:
-                cells = {
-                    role: study.cell_stats(
-                        (model, train_set, arm["method"], study.benchmark_of(role), decoding)
-                    )
-                    for role in roles
-                }
+                cells = _arm_cells(study, model, train_set, arm, roles, decoding)
                 if not any(c["n_seeds"] for c in cells.values()):
                     continue
-                row = {
-                    "model": model,
-                    "decoding": decoding,
-                    "arm": arm["label"],
-                    "train_set": train_set,
-                    "method": arm["method"],
-                    "paper_model": p_model,
-                    "paper_method": arm.get("paper_method"),
-                }
+                row = _arm_row(model, decoding, arm, train_set, p_model)
                 shown = {"Model": model, "Decoding": decoding, "Arm": arm["label"]}
                 for role, cell in cells.items():
                     row.update(
