@@ -1762,6 +1762,8 @@ def _resolve_options(
     if table3_arms is None:
         table3_arms = DEFAULT_TABLE3_ARMS
     table3_arms = [dict(a) for a in table3_arms]
+    paper_rows = (PAPER_REFERENCE if paper is None else paper).get("table3", [])
+    known_rows = {row.get("method") for row in paper_rows}
     for number, arm in enumerate(table3_arms):
         for key in ("label", "method"):
             if not isinstance(arm.get(key), str) or not arm[key]:
@@ -1773,8 +1775,6 @@ def _resolve_options(
             raise TableInputError(f"table3_arms[{number}]: unknown keys {sorted(unknown)}")
         if not isinstance(arm.get("control", False), bool):
             raise TableInputError(f"table3_arms[{number}]: 'control' must be true or false")
-    known_rows = {row.get("method") for row in (PAPER_REFERENCE if paper is None else paper).get("table3", [])}
-    for number, arm in enumerate(table3_arms):
         if arm.get("paper_method") is not None and arm["paper_method"] not in known_rows:
             raise TableInputError(
                 f"table3_arms[{number}].paper_method: no paper row {arm['paper_method']!r} "
