@@ -203,7 +203,8 @@ class MFTCollator:
     this), with its noise seeded from ``(seed, step, micro-batch, process)`` so a resumed run is exact.
     Because the collator keeps this bookkeeping in the main process, use ``dataloader_num_workers=0``.
 
-    ``history`` records one dict per collated batch: step, micro, ratio, candidates, noised.
+    ``history`` records one dict per collated batch: step, micro, ratio, candidates, noised, tokens (non-padding)
+    and positions (batch x padded width).
 
     For the model-level kinds (``dropout``, ``neftune``, ``sampled``) the batch also holds ``embedding_noise`` and
     ``embedding_noise_seed``; train with :func:`embedding_noise_trainer_class` (``finetune`` does) or wrap the
@@ -361,6 +362,8 @@ class MFTCollator:
                 "ratio": ratio,
                 "candidates": int(candidates.sum()),
                 "noised": noised_count,
+                "tokens": int(batch["attention_mask"].sum()),
+                "positions": int(batch["attention_mask"].numel()),
             }
         )
         return batch

@@ -198,6 +198,9 @@ def build_base_model(
     seed: int = 0,
     threads: int = 1,
     checkpoint_dir: str | None = None,
+    group_by_length: bool = False,
+    label_logits_only: bool = True,
+    length_buckets: int = 1,
 ) -> dict:
     """Randomly initialise a tiny model of ``shape`` and pretrain it on the corpus; save into ``out_dir``.
 
@@ -205,18 +208,21 @@ def build_base_model(
     AdamW with a cosine schedule and 5 % warm-up, ``pretrain_epochs`` passes (0 = save the random init).
     ``out_dir`` receives the model and tokenizer (``save_pretrained``) and ``pretrain_metrics.json``,
     atomically; with ``checkpoint_dir`` an interrupted pretraining resumes from its last epoch.
-    Returns the metrics.
+    ``group_by_length``, ``label_logits_only`` and ``length_buckets`` are the fine-tuning's speed settings
+    (:class:`cotmask.train.FinetuneConfig`). Returns the metrics.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
     from cotmask.encoding import encode_text
     from cotmask.masking import MaskingConfig, MFTCollator
+    from cotmask.loss import use_label_logits
     from cotmask.train import run_training, training_arguments
 
     if not Path(tokenizer_dir).is_dir():
         raise FileNotFoundError(f"{tokenizer_dir}: tokenizer directory not found")
-    if pretrain_epochs < 0 or batch_size < 1 or max_length < 8 or threads < 1:
-        raise ValueError("pretrain_epochs >= 0, batch_size >= 1, max_length >= 8 and threads >= 1 are required")
+    if pretrain_epochs < 0 or batch_size < 1 or max_length < 8 or threads < 1 or length_buckets < 1:
+        raise ValueError("pretrain_epochs >= 0, batch_size >= 1, max_length >= 8, threads >= 1 and "
+                         "length_buckets >= 1 are required")
     if max_length > max_position_embeddings:
         raise ValueError(f"max_length ({max_length}) exceeds max_position_embeddings ({max_position_embeddings})")
     torch.set_num_threads(threads)
@@ -243,16 +249,19 @@ def build_base_model(
         max_position_embeddings=max_position_embeddings, sliding_window=sliding_window,
         pretrain_epochs=pretrain_epochs, pretrain_lr=pretrain_lr, batch_size=batch_size, max_length=max_length,
         seed=seed, threads=threads, corpus_files=[str(f) for f in corpus_files], tokenizer_dir=str(tokenizer_dir),
+        group_by_length=group_by_length, label_logits_only=label_logits_only, length_buckets=length_buckets,
     )
     extra = {"settings": settings, "n_parameters": n_params, "n_texts": len(dataset),
              "vocab_size": len(tokenizer), "corpus_tokens": sum(len(d["input_ids"]) for d in dataset)}
     if pretrain_epochs == 0:
         return _save_untrained(model, tokenizer, out_dir, extra)
+    if label_logits_only:
+        use_label_logits(model, buckets=length_buckets)
     collator = MFTCollator(MaskingConfig(mask_ratio=0.0), pad_token_id=tokenizer.pad_token_id, seed=seed)
     trainer_args = training_arguments(
         epochs=pretrain_epochs, batch_size=batch_size, accumulation=1, learning_rate=pretrain_lr,
         lr_warmup_ratio=0.05, lr_scheduler="cosine", weight_decay=0.0, max_grad_norm=1.0, seed=seed,
-        logging_steps=max(1, len(dataset) // batch_size // 5),
+        logging_steps=max(1, len(dataset) // batch_size // 5), group_by_length=group_by_length,
     )
     fingerprint = hashlib.sha256(json.dumps(
         {**settings, "threads": None, "corpus": [_signature(f) for f in corpus_files],
@@ -304,7 +313,8 @@ def _cli_pretrain(args: argparse.Namespace) -> int:
         intermediate_size=args.intermediate_size, max_position_embeddings=args.max_position_embeddings,
         sliding_window=args.sliding_window, pretrain_epochs=args.epochs, pretrain_lr=args.lr,
         batch_size=args.batch_size, max_length=args.max_length, seed=args.seed, threads=args.threads,
-        checkpoint_dir=args.checkpoint_dir,
+        checkpoint_dir=args.checkpoint_dir, group_by_length=args.group_by_length,
+        label_logits_only=not args.full_logits, length_buckets=args.length_buckets,
     )
     print(json.dumps({k: metrics.get(k) for k in ("n_parameters", "optimizer_steps", "train_wall_time_s")}))
     return 0
@@ -341,4 +351,9 @@ def register_cli(subparsers: Any) -> None:
     pre.add_argument("--seed", type=int, default=0)
     pre.add_argument("--threads", type=int, default=int(os.environ.get("COTMASK_THREADS", "1")))
     pre.add_argument("--checkpoint-dir", default=None)
+    pre.add_argument("--group-by-length", action="store_true", help="batches of similar length (less padding)")
+    pre.add_argument("--length-buckets", type=int, default=1,
+                     help="run the decoder on this many groups of a batch's rows of similar length (less padding)")
+    pre.add_argument("--full-logits", action="store_true",
+                     help="project every position onto the vocabulary (the model's own loss) instead of the labelled ones")
     pre.set_defaults(func=_cli_pretrain)

@@ -43,6 +43,7 @@ from cotmask.masking import (
     add_pad_token,
     embedding_noise_trainer_class,
 )
+from cotmask.loss import use_label_logits
 from cotmask.masking_config import FLAT_MASK_KEYS
 from cotmask.prompts import TEMPLATES
 from cotmask.records import write_json
@@ -87,6 +88,14 @@ class FinetuneConfig:
     ``mask.mask_ratio == 0`` is plain SFT. ``checkpoint_dir`` defaults to ``<output_dir>.checkpoints`` next to
     the output (never inside it). ``training_args`` passes extra keyword arguments to
     ``transformers.TrainingArguments`` (e.g. ``fsdp``, ``tf32``) for paper-scale runs.
+
+    Speed settings (part of the checkpoint fingerprint: they change the floating-point path):
+    ``label_logits_only`` projects only the labelled positions onto the vocabulary (:mod:`cotmask.loss`: the
+    same loss and gradients, without the question's and the padding's logits; architectures it does not cover
+    fall back to the model's own loss); with it, ``length_buckets > 1`` runs the decoder on that many groups
+    of a batch's rows of similar length, each without its all-padding columns (the same batch and loss, less
+    padding). ``group_by_length`` is different in kind: the Trainer's length-grouped sampler changes which
+    examples share a batch, so it changes the optimisation (off by default; README, "Speed").
     """
 
     base_model: str
@@ -114,6 +123,9 @@ class FinetuneConfig:
     mask_token: str = "<mask>"
     pad_token: str = "[PAD]"
     gradient_checkpointing: bool = False
+    group_by_length: bool = False
+    label_logits_only: bool = True
+    length_buckets: int = 1
     training_args: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -136,7 +148,7 @@ class FinetuneConfig:
             if not getattr(self, name).strip():
                 raise ValueError(f"config key {name!r} must not be empty")
         _positive(self, "learning_rate", "epochs", "per_device_batch_size", "gradient_accumulation_steps",
-                  "threads", "logging_steps")
+                  "threads", "logging_steps", "length_buckets")
         if self.max_length < 8:
             raise ValueError(f"config key 'max_length' must be >= 8, got {self.max_length}")
         if not 0.0 <= self.lr_warmup_ratio < 1.0:
@@ -513,6 +525,10 @@ def _run_training(
             str(s): round(n / c, 5) for s, (n, c) in sorted(observed.items()) if c
         },
         "world_size": int(args.world_size),
+        "padding_fraction": _padding_fraction(collator.history),
+        "loss_batches": dict(getattr(model, "label_logits_counts", None) or {"full_logits": steps_this_run}),
+        "train_sampling_strategy": str(args.train_sampling_strategy),
+        "optimizer": str(args.optim),
     }
     out = Path(output_dir)
     tmp = out.parent / f".{out.name}.tmp"
@@ -530,6 +546,13 @@ def _run_training(
     return metrics
 
 
+def _padding_fraction(history: list[dict[str, Any]]) -> float | None:
+    """Share of the collated positions that were padding (this run's batches)."""
+    positions = sum(h.get("positions", 0) for h in history)
+    tokens = sum(h.get("tokens", 0) for h in history)
+    return round(1.0 - tokens / positions, 5) if positions else None
+
+
 def training_arguments(
     *,
     epochs: int,
@@ -545,9 +568,14 @@ def training_arguments(
     bf16: bool = False,
     save_total_limit: int | None = None,
     gradient_checkpointing: bool = False,
+    group_by_length: bool = False,
     extra: dict | None = None,
 ) -> dict[str, Any]:
-    """TrainingArguments keyword arguments from cotmask's names."""
+    """TrainingArguments keyword arguments from cotmask's names.
+
+    The optimizer is the Trainer's default, ``adamw_torch_fused`` (fused AdamW, on CPU too); with
+    ``group_by_length`` batches are drawn by the Trainer's length-grouped sampler.
+    """
     args = dict(
         num_train_epochs=epochs,
         per_device_train_batch_size=batch_size,
@@ -563,6 +591,7 @@ def training_arguments(
         bf16=bf16,
         save_total_limit=save_total_limit,
         activation_checkpointing=gradient_checkpointing,
+        train_sampling_strategy="group_by_length" if group_by_length else "random",
         dataloader_pin_memory=torch.cuda.is_available(),
         # without a GPU, use_cpu lets a multi-process launch (torchrun/accelerate) form a gloo DDP group
         use_cpu=not torch.cuda.is_available(),
@@ -637,6 +666,8 @@ def finetune(
     model, tokenizer, ids = prepare_model_and_tokenizer(
         cfg.base_model, cfg.mask, mask_token=cfg.mask_token, pad_token=cfg.pad_token
     )
+    if cfg.label_logits_only and not use_label_logits(model, buckets=cfg.length_buckets):
+        log(f"label_logits_only: {type(model).__name__} is not covered by cotmask.loss; using the model's own loss")
     examples, counts = load_training_examples(cfg, tokenizer)
     log(f"fine-tuning {cfg.base_model} on {counts['n_examples']} examples "
         f"(mask_ratio={cfg.mask.mask_ratio}, noise={cfg.mask.noise}, epochs={cfg.epochs})")
@@ -662,6 +693,7 @@ def finetune(
         bf16=cfg.bf16,
         save_total_limit=cfg.save_total_limit,
         gradient_checkpointing=cfg.gradient_checkpointing,
+        group_by_length=cfg.group_by_length,
         extra=cfg.training_args,
     )
     if cfg.mask.on_embeddings:  # dropout/NEFTune/scheduled-sampling noise is applied with the model

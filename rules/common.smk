@@ -752,6 +752,9 @@ def base_model_settings(wildcards) -> dict:
             "batch_size": pretrain["batch_size"],
             "max_length": pretrain["max_length"],
             "seed": pretrain["seed"],
+            "group_by_length": pretrain["group_by_length"],
+            "label_logits_only": pretrain["label_logits_only"],
+            "length_buckets": pretrain["length_buckets"],
         }
     )
     return settings

@@ -47,3 +47,37 @@ def test_missing_folder_and_empty_file_are_named(tmp_path):
     empty.write_text(HEADER)
     with pytest.raises(ValueError, match="x.tsv: no benchmark row"):
         tool.rule_times(tmp_path)
+
+
+def load_profile_tool():
+    spec = importlib.util.spec_from_file_location("run_profile", ROOT / "benchmarks" / "run_profile.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_run_profile_splits_job_time_into_training_decoding_and_the_rest(tmp_path, capsys):
+    import json
+
+    tool = load_profile_tool()
+    rules, work = tmp_path / "rules", tmp_path / "work"
+    write(rules / "finetune" / "llama" / "gsm" / "sft" / "seed1.tsv", 30.0, 500)
+    write(rules / "finetune" / "llama" / "gsm" / "mft" / "seed1.tsv", 50.0, 500)
+    write(rules / "evaluate" / "llama" / "gsm" / "sft" / "seed1.tsv", 10.0, 500)
+    write(rules / "finetune" / "llama" / "gsm" / "sft" / "seed2.tsv", 40.0, 500)  # no metrics: skipped
+    for method, seconds, tps in (("sft", 24.0, 1000.0), ("mft", 41.0, 3000.0)):
+        folder = work / "models" / "ft" / "llama" / "gsm" / method / "seed1"
+        folder.mkdir(parents=True)
+        (folder / "train_metrics.json").write_text(json.dumps(
+            {"train_wall_time_s": seconds, "tokens_per_s": tps, "padding_fraction": 0.1}))
+    evals = work / "evals" / "llama" / "gsm" / "sft" / "seed1"
+    evals.mkdir(parents=True)
+    for name, seconds in (("gsm_test.plain", 2.5), ("gsm_test.calc", 3.5)):
+        (evals / f"{name}.json").write_text(json.dumps({"wall_time_s": seconds}))
+    assert tool.main(["--work", str(work), "--rules", str(rules), "--json", str(tmp_path / "p.json")]) == 0
+    summary = json.loads((tmp_path / "p.json").read_text())
+    assert summary["finetune"] == {"jobs": 2, "wall_s": 80.0, "train_s": 65.0, "other_s": 15.0,
+                                   "other_per_job_s": 7.5, "median_tokens_per_s": 2000, "median_padding": 0.1}
+    assert summary["evaluate"]["decode_s"] == 6.0 and summary["evaluate"]["other_per_job_s"] == 4.0
+    assert "| `finetune` | 2 | 1.3 min | 1.1 min | 0.2 min | 7.5 s | 2,000 | 10.0% |" in capsys.readouterr().out
+    assert tool.main(["--rules", str(tmp_path / "none")]) == 2

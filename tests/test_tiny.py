@@ -124,3 +124,34 @@ def test_cli_tokenizer_and_untrained_pretrain(tmp_path, tiny_records_file):
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     assert model.config.hidden_size == 16 and model.config.vocab_size == len(AutoTokenizer.from_pretrained(model_dir))
     assert json.loads((model_dir / "pretrain_metrics.json").read_text())["optimizer_steps"] == 0
+
+
+def test_pretraining_with_the_speed_settings_resumes_to_the_same_weights(tmp_path, tiny_records_file,
+                                                                         tiny_tokenizer_dir):
+    """Length-grouped batches + the label-position loss: a pre-training killed after its first epoch's
+    checkpoint resumes to the weights of an uninterrupted one; the metrics record both settings' effect."""
+    kwargs = dict(shape="llama", hidden_size=32, num_layers=1, num_heads=2, intermediate_size=48,
+                  max_position_embeddings=128, pretrain_epochs=2, pretrain_lr=3e-3, batch_size=4, max_length=96,
+                  seed=3, group_by_length=True, label_logits_only=True, length_buckets=2)
+    straight = build_base_model(tiny_tokenizer_dir, [tiny_records_file], str(tmp_path / "a"),
+                                checkpoint_dir=str(tmp_path / "a.ckpt"), **kwargs)
+    assert straight["train_sampling_strategy"] == "group_by_length"
+    assert straight["loss_batches"] == {"label_logits": straight["optimizer_steps"], "full_logits": 0}
+    assert 0 <= straight["padding_fraction"] < 0.5
+    build_base_model(tiny_tokenizer_dir, [tiny_records_file], str(tmp_path / "b"),
+                     checkpoint_dir=str(tmp_path / "b.ckpt"), **kwargs)
+    # simulate a job killed after the epoch-1 checkpoint: drop its output and the epoch-2 checkpoint
+    import shutil
+
+    checkpoints = sorted((tmp_path / "b.ckpt").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    assert len(checkpoints) == 2
+    shutil.rmtree(checkpoints[-1])
+    shutil.rmtree(tmp_path / "b")
+    resumed = build_base_model(tiny_tokenizer_dir, [tiny_records_file], str(tmp_path / "b"),
+                               checkpoint_dir=str(tmp_path / "b.ckpt"), **kwargs)
+    assert resumed["resumed_from"].endswith(checkpoints[0].name)
+    assert 0 < resumed["steps_this_run"] < straight["optimizer_steps"]
+    a = AutoModelForCausalLM.from_pretrained(tmp_path / "a").state_dict()
+    b = AutoModelForCausalLM.from_pretrained(tmp_path / "b").state_dict()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name

@@ -219,9 +219,11 @@ class _Interrupt(TrainerCallback):
             raise KeyboardInterrupt("simulated interruption")
 
 
-def test_resume_after_interruption_gives_the_same_weights(tiny_model_dir, tiny_records_file, tmp_path):
+@pytest.mark.parametrize("speed", [{}, {"group_by_length": True, "length_buckets": 2}],
+                         ids=["random-batches", "length-grouped-and-bucketed"])
+def test_resume_after_interruption_gives_the_same_weights(tiny_model_dir, tiny_records_file, tmp_path, speed):
     settings = dict(mask_ratio=0.4, mask_warmup_ratio=0.66, noise="mixture", mask_prob=0.5, random_prob=0.5,
-                    gradient_accumulation_steps=2, per_device_batch_size=4, epochs=2)
+                    gradient_accumulation_steps=2, per_device_batch_size=4, epochs=2, **speed)
     straight = _cfg(tiny_model_dir, tiny_records_file, tmp_path, "straight", **settings)
     finetune(straight)
 
@@ -271,7 +273,7 @@ def test_cli_train_with_overrides(tiny_model_dir, tiny_records_file, tmp_path):
 
 def test_finetune_with_embedding_dropout_noise(tiny_model_dir, tiny_records_file, tmp_path):
     cfg = _cfg(tiny_model_dir, tiny_records_file, tmp_path, "drop", epochs=1, noise="dropout", mask_ratio=0.4,
-               dropout_q=1.0, save_every_epoch=False)
+               dropout_q=1.0, save_every_epoch=False, length_buckets=3)  # buckets step aside
     metrics = finetune(cfg)
     assert metrics["optimizer_steps"] == 4
     assert all(0.25 < f < 0.55 for f in metrics["observed_noise_fraction_per_step"].values())
