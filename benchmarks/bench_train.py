@@ -243,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
             times["bare_label_loop_batches"].append(
                 bare_step_seconds(*models["label"], loop_batches, label_only=True, buckets=3) * len(loop_batches))
             if compiled is not None:
-                times["bare_label_compiled"].append(bare_step_seconds(*compiled, batches))
+                times["bare_label_compiled"].append(
+                    bare_step_seconds(compiled[0], compiled[1], batches, True, forward=compiled[2]))
             for name, (grouped, label_only, buckets) in loops.items():
                 times[name].append(loop_run(base, train, workdir, f"{name}-{round_}", grouped, label_only, buckets))
             print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr, flush=True)

@@ -95,7 +95,7 @@ def label_logits_loss(
     embedding-noise regularisers index the whole batch). ``decoder`` replaces ``model.get_decoder()`` (e.g. a
     ``torch.compile``-d decoder in a benchmark).
     """
-    decoder = decoder or model.get_decoder()
+    decoder = decoder if decoder is not None else model.get_decoder()
     groups = None
     if buckets > 1 and not model.get_input_embeddings()._forward_hooks:
         groups = length_buckets(batch.get("attention_mask"), buckets)

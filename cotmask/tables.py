@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cotmask import stats
+from cotmask import NUMERICS_VERSION, stats
 from cotmask.records import RecordError, iter_jsonl, write_json
 
 # --------------------------------------------------------------------------------------------------
@@ -1961,6 +1961,7 @@ def build_tables(
             fig3_spec=opts.fig3,
         )
     summary = {
+        "numerics_version": NUMERICS_VERSION,
         "settings": {
             "n_resamples": n_resamples,
             "confidence": confidence,

@@ -64,12 +64,31 @@ def test_summary_json_matches_committed_tables(folder):
     assert all(abs(from_csv[key] - from_json[key]) < 1e-9 for key in from_csv)
 
 
+def numerics_version(folder: Path) -> int:
+    """The cotmask.NUMERICS_VERSION a results folder was made with (1 before summary.json recorded it)."""
+    return json.loads((folder / "summary.json").read_text()).get("numerics_version", 1)
+
+
+def test_the_default_results_record_the_current_numerics_version():
+    """results/ is the output of this code: its summary.json carries today's numerics version."""
+    from cotmask import NUMERICS_VERSION
+
+    assert numerics_version(ROOT / "results") == NUMERICS_VERSION
+
+
 @pytest.mark.skipif(len(RESULT_DIRS) < 2, reason="results/full not committed")
 def test_full_study_contains_the_default_run():
     """config/full.yaml shares every job of the default run: each cell of results/ has the same per-seed
-    accuracies in results/full/ (same base models, data and fine-tunes, rebuilt from empty)."""
+    accuracies in results/full/ (same base models, data and fine-tunes, rebuilt from empty) -- when both were
+    made with the same numerics version; otherwise the README must say that results/full/ is older."""
     import pandas as pd
 
+    versions = [numerics_version(folder) for folder in RESULT_DIRS]
+    if versions[0] != versions[1]:
+        marker = f"numerics version {versions[1]}"
+        assert marker in README.read_text(), f"README must say that results/full/ was made with {marker}"
+        pytest.skip(f"results/ (numerics version {versions[0]}) and results/full/ ({versions[1]}) come from "
+                    "different code: regenerate results/full/ to compare them seed for seed")
     keys = ["model", "train_set", "method", "benchmark", "decoding"]
     default, full = (pd.read_csv(folder / "tables" / "accuracy_cells.csv") for folder in RESULT_DIRS)
     merged = default.merge(full, on=keys, suffixes=("_default", "_full"), how="left")
