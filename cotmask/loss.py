@@ -4,17 +4,18 @@ A causal LM's loss is the mean cross-entropy of the next-token predictions at th
 label. ``transformers``' ``*ForCausalLM.forward`` projects *every* position onto the vocabulary first
 (``B x T x V`` logits) and then ignores the positions whose label is ``-100``: in a fine-tuning batch the
 question and the padding (40-60 % of the positions in GSM-style batches), in a pre-training batch the padding.
-At the embedded scale (hidden 64, vocabulary 2,000) that projection and its log-softmax are about half of
-a step, so :func:`label_logits_loss` runs the decoder, keeps the hidden states of the labelled positions
-and projects only those. The value is the same loss (sum over labelled tokens divided by their count, or by
+At the embedded scale (hidden 64, vocabulary 2,000) that projection and its log-softmax are about a third of
+a fine-tuning step (``benchmarks/bench_train.py``: a step is 1.44x faster without them), so
+:func:`label_logits_loss` runs the decoder, keeps the hidden states of the labelled positions and projects
+only those. The value is the same loss (sum over labelled tokens divided by their count, or by
 ``num_items_in_batch`` under gradient accumulation, as the ``transformers`` loss); only the floating-point
 summation order differs (tests compare both losses and their gradients).
 
 It applies to architectures whose ``*ForCausalLM.forward`` is exactly ``lm_head(decoder(...))`` with no
-logit scaling or soft-capping (:data:`LABEL_LOGITS_MODEL_TYPES`) and to an unwrapped model (one process:
-Everything else takes the ordinary ``model(**batch).loss``. :func:`use_label_logits` wraps a model's
-``forward`` so that a training call (input ids + labels) takes this path; the ``transformers.Trainer`` (and
-DDP/FSDP, which call the model) then need no change.
+logit scaling or soft-capping (:data:`LABEL_LOGITS_MODEL_TYPES`); everything else takes the ordinary
+``model(**batch).loss``. :func:`use_label_logits` wraps a model's ``forward`` so that a training call
+(input ids + labels) takes this path; the ``transformers.Trainer`` (and DDP/FSDP, which call the model) then
+need no change.
 """
 
 from __future__ import annotations
