@@ -215,7 +215,6 @@ def build_base_model(
 
     from cotmask.encoding import encode_text
     from cotmask.masking import MaskingConfig, MFTCollator
-    from cotmask.loss import use_label_logits
     from cotmask.train import run_training, training_arguments
 
     if not Path(tokenizer_dir).is_dir():
@@ -255,8 +254,6 @@ def build_base_model(
              "vocab_size": len(tokenizer), "corpus_tokens": sum(len(d["input_ids"]) for d in dataset)}
     if pretrain_epochs == 0:
         return _save_untrained(model, tokenizer, out_dir, extra)
-    if label_logits_only:
-        use_label_logits(model, buckets=length_buckets)
     collator = MFTCollator(MaskingConfig(mask_ratio=0.0), pad_token_id=tokenizer.pad_token_id, seed=seed)
     trainer_args = training_arguments(
         epochs=pretrain_epochs, batch_size=batch_size, accumulation=1, learning_rate=pretrain_lr,
@@ -270,6 +267,7 @@ def build_base_model(
         model=model, tokenizer=tokenizer, dataset=dataset, collator=collator, output_dir=out_dir,
         checkpoint_dir=checkpoint_dir, fingerprint=fingerprint, trainer_args=trainer_args,
         metrics_name="pretrain_metrics.json", metrics_extra=extra,
+        label_logits_only=label_logits_only, length_buckets=length_buckets,
     )
 
 

@@ -95,7 +95,7 @@ class FinetuneConfig:
     fall back to the model's own loss); with it, ``length_buckets > 1`` runs the decoder on that many groups
     of a batch's rows of similar length, each without its all-padding columns (the same batch and loss, less
     padding). ``group_by_length`` is different in kind: the Trainer's length-grouped sampler changes which
-    examples share a batch, so it changes the optimisation (off by default; README, "Speed").
+    examples share a batch, so it changes the optimisation (off by default; docs/speed.md).
     """
 
     base_model: str
@@ -431,14 +431,21 @@ def run_training(
     metrics_extra: dict[str, Any],
     callbacks: list[Any] | None = None,
     trainer_class: type | None = None,
+    label_logits_only: bool = False,
+    length_buckets: int = 1,
 ) -> dict[str, Any]:
     """Train ``model`` on ``dataset`` with ``collator``; resume from ``checkpoint_dir``; save to ``output_dir``.
+
+    With ``label_logits_only`` the model's training loss is :func:`cotmask.loss.label_logits_loss` with
+    ``length_buckets`` (where the architecture is covered; otherwise one log line and the model's own loss).
 
     ``trainer_args`` are TrainingArguments keyword arguments (epochs, batch size, schedule, ...); this
     function fixes the ones the contract depends on (epoch checkpoints in ``checkpoint_dir``,
     ``dataloader_num_workers=0``, no column removal, no reporting). Returns the metrics dict that is also
     written to ``output_dir/<metrics_name>``.
     """
+    if label_logits_only and not use_label_logits(model, buckets=length_buckets):
+        log(f"label_logits_only: {type(model).__name__} is not covered by cotmask.loss; using the model's own loss")
     scratch = None
     if checkpoint_dir is None:
         scratch = tempfile.mkdtemp(prefix="cotmask-trainer-")
@@ -666,8 +673,6 @@ def finetune(
     model, tokenizer, ids = prepare_model_and_tokenizer(
         cfg.base_model, cfg.mask, mask_token=cfg.mask_token, pad_token=cfg.pad_token
     )
-    if cfg.label_logits_only and not use_label_logits(model, buckets=cfg.length_buckets):
-        log(f"label_logits_only: {type(model).__name__} is not covered by cotmask.loss; using the model's own loss")
     examples, counts = load_training_examples(cfg, tokenizer)
     log(f"fine-tuning {cfg.base_model} on {counts['n_examples']} examples "
         f"(mask_ratio={cfg.mask.mask_ratio}, noise={cfg.mask.noise}, epochs={cfg.epochs})")
@@ -711,6 +716,8 @@ def finetune(
         metrics_extra={"config": cfg.to_dict(), "data": counts, "token_ids": ids, "threads": cfg.threads},
         callbacks=callbacks,
         trainer_class=trainer_class,
+        label_logits_only=cfg.label_logits_only,
+        length_buckets=cfg.length_buckets,
     )
 
 
