@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from cotmask.data import SOURCES, build_source, source_splits
+from cotmask.data import gsm_synth
 from cotmask.data.gsm_synth import ALL_SPLITS, problem_from_metadata
+from cotmask.data.options import resolve_options
 from cotmask.data.gsm_templates import TEMPLATES
 from cotmask.records import read_jsonl
 
@@ -259,3 +261,69 @@ def test_pretrain_split_sets_exhausted_templates_aside(tmp_path):
     assert len(pretrain) == 400 == len({_math_key(r) for r in pretrain})
     assert stats["generation"]["exhausted_pretrain"] == 1
     assert {r["metadata"]["template"] for r in pretrain} == {"theater", "reading"}  # set aside only when spent
+
+
+# ------------------------------------------------------------- pre-training template overlap
+
+
+def _disjoint_options(**extra):
+    given = {"n_train": 60, "n_test": 20, "n_ic": 10, "ic_bases": 5, "n_pretrain": 150, "seed": 3}
+    return resolve_options("gsm", gsm_synth.OPTIONS, {**given, **extra})
+
+
+def _templates_of(records):
+    return {r["metadata"]["template"] for r in records}
+
+
+def test_disjoint_pretrain_templates_share_no_template_with_any_other_split():
+    records, stats = gsm_synth.generate(_disjoint_options(template_reserve=0.5, pretrain_templates="disjoint"))
+    pretrain = _templates_of(records["pretrain"])
+    others = set().union(*(_templates_of(records[s]) for s in ("train", "test", "ic_2step", "ic_mstep")))
+    assert pretrain and others
+    assert not pretrain & others
+    assert set(stats["templates_pretrain"]) >= pretrain
+    assert not set(stats["templates_pretrain"]) & set(stats["templates_train"] + stats["templates_test"])
+    # the share is honoured: half of the 24 templates are kept for pre-training only
+    assert len(stats["templates_pretrain"]) == round(0.5 * len(gsm_synth.TEMPLATES))
+
+
+def test_shared_and_disjoint_pretraining_fine_tune_on_the_same_problems():
+    shared, shared_stats = gsm_synth.generate(_disjoint_options(template_reserve=0.5))
+    disjoint, _ = gsm_synth.generate(_disjoint_options(template_reserve=0.5, pretrain_templates="disjoint"))
+    for split in ("train", "test", "ic_2step", "ic_mstep"):
+        assert shared[split] == disjoint[split]
+    assert _templates_of(shared["pretrain"]) <= set(shared_stats["templates_train"])
+    assert not _templates_of(shared["pretrain"]) & _templates_of(disjoint["pretrain"])
+    # pre-training problems never repeat a fine-tuning or test problem
+    key = lambda r: (r["question"], r["solution"])  # noqa: E731
+    assert not {key(r) for r in shared["pretrain"]} & {key(r) for s in ("train", "test") for r in shared[s]}
+
+
+def test_without_a_reserve_the_data_are_unchanged_and_pretraining_shares_all_templates():
+    default, _ = gsm_synth.generate(_disjoint_options())
+    explicit, stats = gsm_synth.generate(_disjoint_options(template_reserve=0.0, pretrain_templates="shared"))
+    assert default == explicit
+    assert len(stats["templates_train"]) == len(gsm_synth.TEMPLATES)
+    assert _templates_of(explicit["pretrain"]) <= set(stats["templates_train"])
+
+
+def test_the_reserve_depends_on_the_seed_and_composes_with_template_holdout():
+    first = gsm_synth._template_pools(_disjoint_options(template_reserve=0.5, pretrain_templates="disjoint"))
+    other = gsm_synth._template_pools(_disjoint_options(template_reserve=0.5, pretrain_templates="disjoint", seed=4))
+    assert first[2] != other[2]
+    train, test, pretrain = gsm_synth._template_pools(
+        _disjoint_options(template_reserve=0.5, pretrain_templates="disjoint", template_holdout=True)
+    )
+    assert not set(train) & set(test)
+    assert not (set(train) | set(test)) & set(pretrain)
+
+
+@pytest.mark.parametrize("extra", [{"template_reserve": 0.999}, {"pretrain_templates": "disjoint"}])
+def test_a_reserve_that_empties_a_pool_is_refused(extra):
+    with pytest.raises(ValueError, match="template_reserve"):
+        gsm_synth.check_options(_disjoint_options(**extra))
+
+
+def test_pretrain_templates_option_names_its_choices():
+    with pytest.raises(ValueError, match="pretrain_templates"):
+        _disjoint_options(pretrain_templates="separate")

@@ -16,7 +16,11 @@ Splits:
   disjoint from all of them; with ``pretrain_background`` that share of its problems gets one
   background sentence the solution does not use (:mod:`cotmask.data.background`).
 
-With ``template_holdout`` a seeded set of templates (``holdout_fraction`` of them, or the names in
+With ``template_reserve`` a seeded share of the templates is kept out of train/test/IC; with
+``pretrain_templates: disjoint`` the pretrain split draws from those reserved templates only, so that
+pre-training never sees a fine-tuning or test template (the regime map's "disjoint" point), and with
+``shared`` from the fine-tuning templates (same train/test, pre-training on their distribution). With ``template_holdout`` a
+seeded set of templates (``holdout_fraction`` of them, or the names in
 ``holdout_templates``) is reserved for test/IC, and train uses the others.
 
 Each record's ``metadata`` holds ``template`` (the cluster unit for the paired bootstrap),
@@ -42,6 +46,7 @@ from cotmask.records import dataset_stats
 SOURCE = "gsm_synth"
 ALL_SPLITS = ("train", "test", "ic_2step", "ic_mstep")
 PRETRAIN_SPLIT = "pretrain"
+PRETRAIN_TEMPLATE_MODES = ("shared", "disjoint")
 MAX_DRAWS_PER_ITEM = 200
 
 OPTIONS: dict[str, Option] = {
@@ -67,6 +72,16 @@ OPTIONS: dict[str, Option] = {
         Option("holdout_fraction", float, 0.25, "share of templates held out", in_unit_interval),
         Option("holdout_templates", list, None, "explicit held-out template names", nullable=True),
         Option("templates", list, None, "restrict to these templates (default: all)", nullable=True),
+        Option(
+            "template_reserve", float, 0.0,
+            "share of templates kept out of train/test/IC (seeded); 0: none", in_unit_interval,
+        ),
+        Option(
+            "pretrain_templates", str, "shared",
+            "'shared': pretrain draws from the train templates; 'disjoint': from the reserved ones only "
+            "(needs template_reserve > 0), so pre-training never sees a fine-tuning or test template",
+            choices=PRETRAIN_TEMPLATE_MODES,
+        ),
         Option("splits", list, list(ALL_SPLITS), "splits to write", choices=ALL_SPLITS),
     ]
 }
@@ -212,13 +227,45 @@ class _Drawer:
         return None
 
 
-def _template_pools(options: dict) -> tuple[list[str], list[str]]:
+def _template_pools(options: dict) -> tuple[list[str], list[str], list[str]]:
+    """(train, test, pretrain) template pools.
+
+    ``template_reserve`` first keeps a seeded share of the templates out of train/test/IC;
+    ``template_holdout`` then splits the remaining ones between train and test. Pre-training draws
+    from the train pool (``pretrain_templates: shared``) or from the reserved templates only
+    (``disjoint``). The train and test splits are the same in both modes.
+    """
     names = list(TEMPLATES)
     if options["templates"]:
         unknown = [t for t in options["templates"] if t not in TEMPLATES]
         if unknown:
             raise ValueError(f"gsm_synth: option 'templates' names unknown template(s) {unknown}; known: {names}")
         names = [t for t in names if t in options["templates"]]
+    reserved = _reserved_templates(names, options)
+    train, test = _holdout_pools([t for t in names if t not in reserved], options)
+    disjoint = options.get("pretrain_templates", "shared") == "disjoint"
+    if disjoint and not reserved:
+        raise ValueError("gsm_synth: option 'pretrain_templates: disjoint' needs 'template_reserve' > 0")
+    return train, test, (reserved if disjoint else train)
+
+
+def _reserved_templates(names: list[str], options: dict) -> list[str]:
+    """The seeded share ``template_reserve`` of ``names`` kept out of the fine-tuning splits."""
+    share = options.get("template_reserve", 0.0)
+    if not share:
+        return []
+    k = round(share * len(names))
+    if not 0 < k < len(names):
+        raise ValueError(
+            f"gsm_synth: option 'template_reserve' ({share}) of {len(names)} templates leaves no template "
+            "reserved or none for train/test"
+        )
+    chosen = set(random.Random(f"gsm_synth:{options['seed']}:reserve").sample(names, k))
+    return [t for t in names if t in chosen]
+
+
+def _holdout_pools(names: list[str], options: dict) -> tuple[list[str], list[str]]:
+    """(train, test) pools: the same list, or split by ``template_holdout``."""
     if not options["template_holdout"]:
         return names, names
     if options["holdout_templates"]:
@@ -248,9 +295,12 @@ def check_options(options: dict) -> None:
         raise ValueError("gsm_synth: option 'min_number' must be < 'max_number'")
     if options["max_value"] < options["max_number"] * 2:
         raise ValueError("gsm_synth: option 'max_value' must be at least twice 'max_number'")
-    train_pool, test_pool = _template_pools(options)
+    train_pool, test_pool, pretrain_pool = _template_pools(options)
     steps = range(options["min_steps"], options["max_steps"] + 1)
-    for label, pool in (("train", train_pool), ("test", test_pool)):
+    pools = [("train", train_pool), ("test", test_pool)]
+    if options.get("n_pretrain", 0) > 0:
+        pools.append(("pretrain", pretrain_pool))
+    for label, pool in pools:
         for n in steps:
             if not any(TEMPLATES[t].supports(n) for t in pool):
                 raise ValueError(f"gsm_synth: no {label} template supports {n} steps (option 'max_steps'/'templates')")
@@ -265,7 +315,7 @@ def generate(options: dict) -> tuple[dict[str, list[dict]], dict]:
     """Generate the requested splits; returns (records by split, generation statistics)."""
     check_options(options)
     numbers = NumberRange(options["min_number"], options["max_number"], options["max_value"])
-    train_pool, test_pool = _template_pools(options)
+    train_pool, test_pool, pretrain_pool = _template_pools(options)
     steps = list(range(options["min_steps"], options["max_steps"] + 1))
     seed = options["seed"]
     wanted = set(options["splits"])
@@ -308,10 +358,12 @@ def generate(options: dict) -> tuple[dict[str, list[dict]], dict]:
         # drawn after every other split (same `seen` set): disjoint from all of them, and the other
         # splits are identical with or without it
         drawer = _Drawer(f"gsm_synth:{seed}:pretrain", numbers, seen, counters, set_aside_exhausted=True)
-        pool = train_pool  # held-out templates (template_holdout) stay unseen in pre-training too
-        problems = [drawer.draw(pool, steps, PRETRAIN_SPLIT) for _ in range(options["n_pretrain"])]
+        # held-out templates (template_holdout) stay unseen in pre-training too
+        problems = [drawer.draw(pretrain_pool, steps, PRETRAIN_SPLIT) for _ in range(options["n_pretrain"])]
         out[PRETRAIN_SPLIT] = _pretrain_records(problems, options, numbers, counters)
     stats = {"generation": dict(sorted(counters.items())), "ic": extra, "templates_train": train_pool, "templates_test": test_pool}
+    if options["n_pretrain"] > 0:
+        stats["templates_pretrain"] = pretrain_pool
     return out, stats
 
 
