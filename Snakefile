@@ -28,9 +28,10 @@ include: "rules/base_models.smk"
 include: "rules/finetune.smk"
 include: "rules/evaluate.smk"
 include: "rules/tables.smk"
+include: "rules/regime.smk"
 
 
 rule all:
     default_target: True
     input:
-        final_targets(),
+        PLAN.final_targets(),

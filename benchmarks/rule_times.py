@@ -1,10 +1,10 @@
 """Summarise a workflow run's job times per rule from Snakemake's ``benchmark:`` files.
 
-Every rule writes ``benchmarks/rules/<rule>/<wildcards>.tsv`` (one line: wall seconds ``s``, peak memory,
+Every rule writes ``logs/benchmarks/<rule>/<wildcards>.tsv`` (one line: wall seconds ``s``, peak memory,
 CPU time...). This prints, per rule, the number of jobs, the summed and mean wall time, and the largest
 peak RSS, as the Markdown table the README shows:
 
-    python benchmarks/rule_times.py [--root benchmarks/rules] [--json out.json]
+    python benchmarks/rule_times.py [--root logs/benchmarks] [--json out.json]
 
 Not a test: it asserts nothing.
 """
@@ -64,7 +64,7 @@ def markdown(summary: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", default="benchmarks/rules", help="the workflow's benchmark folder")
+    parser.add_argument("--root", default="logs/benchmarks", help="the workflow's benchmark folder")
     parser.add_argument("--json", default=None, help="also write the summary as JSON here")
     args = parser.parse_args(argv)
     summary = rule_times(Path(args.root))

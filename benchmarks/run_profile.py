@@ -6,7 +6,7 @@ and ``padding_fraction`` of ``pretrain_metrics.json``/``train_metrics.json``, an
 of the evaluation summaries. The remainder is start-up (interpreter, imports, model loading), data
 encoding and saving. Prints a Markdown table (the README's profile of the default run):
 
-    python benchmarks/run_profile.py [--work work] [--rules benchmarks/rules] [--json out.json]
+    python benchmarks/run_profile.py [--work work] [--rules logs/benchmarks] [--json out.json]
 
 Not a test: it asserts nothing.
 """
@@ -72,7 +72,7 @@ def summarise(rows: list[dict], inner: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", default="work", help="the run's work/ folder")
-    parser.add_argument("--rules", default="benchmarks/rules", help="the run's Snakemake benchmark files")
+    parser.add_argument("--rules", default="logs/benchmarks", help="the run's Snakemake benchmark files")
     parser.add_argument("--json", default=None, help="also write the summary as JSON here")
     args = parser.parse_args(argv)
     work, rules = Path(args.work), Path(args.rules)

@@ -13,15 +13,13 @@ does. Each pair writes two files, both atomically (a partial file never carries 
 Both functions check every input (scoring kind, template, benchmark records, gold answers, model folder)
 before the model is loaded. The result of a pair does not depend on whether it ran alone or in a suite.
 
-This module is imported by the ``cotmask`` CLI at start-up, so torch and transformers are imported only
-inside :func:`evaluate` and :func:`evaluate_suite`.
+Importing this module is cheap: torch and transformers are imported only inside :func:`evaluate` and
+:func:`evaluate_suite`, once the inputs are checked.
 """
 
 from __future__ import annotations
 
-import argparse
 import inspect
-import json
 import logging
 import os
 import re
@@ -244,63 +242,3 @@ def evaluate_suite(
             summary["wall_time_s"],
         )
     return summaries
-
-
-def _evaluate_command(args: argparse.Namespace) -> int:
-    summary = evaluate(
-        args.model, args.benchmark, args.predictions, args.summary,
-        scoring=args.scoring, calculator=args.calculator, prompt_template=args.prompt_template,
-        batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, threads=args.threads,
-        seed=args.seed, limit=args.limit, n_bootstrap=args.n_bootstrap,
-    )
-    keys = ("accuracy", "n", "n_correct", "invalid_rate", "ci95", "problems_per_s")
-    print(json.dumps({key: summary[key] for key in keys}))
-    return 0
-
-
-def _evaluate_suite_command(args: argparse.Namespace) -> int:
-    with open(args.runs, encoding="utf-8") as handle:
-        runs = json.load(handle)
-    if isinstance(runs, dict):
-        runs = runs.get("runs")
-    if not isinstance(runs, list):
-        raise SystemExit(f"{args.runs}: expected a JSON list of runs (or an object with key 'runs')")
-    summaries = evaluate_suite(args.model, runs, args.out_dir, threads=args.threads)
-    keys = ("accuracy", "n", "n_correct", "invalid_rate", "ci95", "problems_per_s")
-    print(json.dumps({name: {key: summary[key] for key in keys} for name, summary in summaries.items()}))
-    return 0
-
-
-def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``cotmask evaluate`` and ``cotmask evaluate-suite``."""
-    parser = subparsers.add_parser(
-        "evaluate",
-        help="generate answers for a benchmark with a model and score them",
-        description="Greedy (optionally calculator-assisted) evaluation of a model on a benchmark JSONL.",
-    )
-    parser.add_argument("--model", required=True, help="model folder (save_pretrained, tokenizer inside)")
-    parser.add_argument("--benchmark", required=True, help="benchmark record JSONL")
-    parser.add_argument("--predictions", required=True, help="per-item JSONL to write")
-    parser.add_argument("--summary", required=True, help="summary JSON to write")
-    parser.add_argument("--scoring", default="gsm8k", choices=SCORING_KINDS)
-    parser.add_argument("--calculator", action="store_true", help="calculator-assisted decoding of <<expr=>>")
-    parser.add_argument("--prompt-template", default="alpaca", help="prompt template (alpaca, short)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--max-new-tokens", type=int, default=256)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N records")
-    parser.add_argument("--n-bootstrap", type=int, default=1000)
-    parser.set_defaults(func=_evaluate_command)
-
-    suite = subparsers.add_parser(
-        "evaluate-suite",
-        help="evaluate one model on several benchmarks / decodings, loading it once",
-        description="Runs every entry of a JSON list of runs ({name, benchmark_file, scoring, calculator, ...}: "
-        "the keywords of `cotmask evaluate`) with one model; run NAME writes OUT_DIR/NAME.jsonl and NAME.json.",
-    )
-    suite.add_argument("--model", required=True, help="model folder (save_pretrained, tokenizer inside)")
-    suite.add_argument("--runs", required=True, help="JSON file: a list of runs (or an object with key 'runs')")
-    suite.add_argument("--out-dir", required=True, help="folder for the per-item JSONL and summary JSON of each run")
-    suite.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    suite.set_defaults(func=_evaluate_suite_command)

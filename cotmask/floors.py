@@ -20,15 +20,12 @@ No torch import: ``cotmask floors --data work/data/gsm/ic_mstep.jsonl`` runs in 
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from cotmask.records import read_jsonl
-from cotmask.scoring import SCORING_KINDS, answers_equal, gold_answer, parse_number
+from cotmask.scoring import answers_equal, gold_answer, parse_number
 
 NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?")
 
@@ -75,24 +72,3 @@ def answer_floors(records: Sequence[dict], scoring: str = "gsm8k") -> dict[str, 
     floors["most_common_answer"] = 100.0 * constant_hits / n
     floors["any_question_number"] = 100.0 * copy_hits / n
     return {"n": n, "floors": floors, "most_common_answer": constant}
-
-
-def _floors_command(args: argparse.Namespace) -> int:
-    result = {}
-    for path in args.data:
-        result[path] = answer_floors(read_jsonl(path), args.scoring)
-    print(json.dumps(result, indent=1))
-    return 0
-
-
-def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``cotmask floors``."""
-    parser = subparsers.add_parser(
-        "floors",
-        help="accuracy of question-only heuristics (no model) on benchmark records",
-        description="Score answers that need no model (a number of the question, their sum, the most "
-        "common gold answer) on records files, to tell a model's accuracy from the floor.",
-    )
-    parser.add_argument("--data", nargs="+", required=True, help="records JSONL files (question, answer)")
-    parser.add_argument("--scoring", default="gsm8k", choices=SCORING_KINDS, help="answer extraction")
-    parser.set_defaults(func=_floors_command)

@@ -33,14 +33,22 @@ from collections import deque
 from pathlib import Path
 
 import torch
-from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GenerationConfig,
+    LogitsProcessor,
+    LogitsProcessorList,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
 
+from cotmask.answers import BOXED_OPENING as _BOXED
 from cotmask.calculator import calculate
 
 _OPEN_ANNOTATION = re.compile(r"<<([^<>=\n]*)=$")
 _GSM8K_LINE = re.compile(r"####[^\n]*\d[^\n]*\n")
 _ANSWER_IS_LINE = re.compile(r"[Tt]he answer is[^\n]*\S[^\n]*\n")
-_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 #: Tokens decoded when looking for an opened annotation (longer expressions are left to the model).
 ANNOTATION_WINDOW_TOKENS = 64
 
@@ -53,8 +61,6 @@ def load_model(model_dir: str | os.PathLike, threads: int = 1, device: str | Non
     ``device`` defaults to ``cuda`` when available, else ``cpu``; ``dtype`` defaults to bfloat16 on GPU and
     float32 on CPU. ``threads`` sets torch's intra-op CPU threads.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").exists():
         raise FileNotFoundError(f"{model_dir}: not a model folder (no config.json)")

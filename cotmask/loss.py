@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from cotmask.masking_config import IGNORE_INDEX
 
@@ -136,8 +137,6 @@ def use_label_logits(model: Any, *, buckets: int = 1) -> bool:
     model.label_logits_buckets = int(buckets)
     if getattr(model, "label_logits_counts", None) is not None:
         return True
-    from transformers.modeling_outputs import CausalLMOutputWithPast
-
     original = model.forward
     counts = {"label_logits": 0, "full_logits": 0}
 

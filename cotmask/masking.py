@@ -49,11 +49,7 @@ from typing import Any
 
 import numpy as np
 import torch
-
-try:  # the collator and apply_noise work without transformers; the callback needs it
-    from transformers import TrainerCallback
-except ImportError:  # pragma: no cover - transformers is a hard dependency of the package
-    TrainerCallback = object  # type: ignore[assignment,misc]
+from transformers import TrainerCallback
 
 from cotmask.masking_config import (  # noqa: F401 - re-exported: the masking API lives here
     EMBEDDING_NOISE_KEYS,
@@ -235,7 +231,7 @@ class MFTCollator:
         self.bos_token_id = bos_token_id
         self.seed = int(seed)
         self.pad_to_multiple_of = pad_to_multiple_of
-        self.mask_ratio: float = config.mask_ratio if config.warmup_ratio == 0.0 else 0.0
+        self.mask_ratio: float = config.mask_ratio if config.mask_warmup_ratio == 0.0 else 0.0
         self.history: list[dict[str, Any]] = []
         self._calls = 0
         # step schedule, attached by MaskRatioCallback
@@ -510,6 +506,8 @@ class embedding_noise:  # noqa: N801 - used as a context manager, like torch.no_
 def embedding_noise_trainer_class(base: type | None = None) -> type:
     """A Trainer subclass that applies the collator's model-level noise (``dropout``/``neftune``/``sampled``)."""
     if base is None:
+        # transformers.Trainer takes seconds to import, and cotmask.train and cotmask.tiny import this module
+        # at start-up, for commands that never train too (cotmask.train keeps its Trainer import local alike).
         from transformers import Trainer as base  # noqa: N813
 
     class EmbeddingNoiseTrainer(base):

@@ -11,28 +11,15 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from cotmask.settings import coerce_fields
+
 TOKEN_NOISE_KINDS = ("mask", "random", "pad", "mixture")
 EMBEDDING_NOISE_KINDS = ("dropout", "neftune", "sampled")  # applied with the model, in the forward pass
 NOISE_KINDS = TOKEN_NOISE_KINDS + EMBEDDING_NOISE_KINDS
 EMBEDDING_NOISE_KEYS = ("embedding_noise", "embedding_noise_seed")
 POSITION_KINDS = ("answer", "question", "all")
 IGNORE_INDEX = -100
-
-
-# Flattened spellings of the masking fields accepted at the top level of a fine-tuning config (and in the
-# workflow's fine-tuning settings) -> MaskingConfig field.
-FLAT_MASK_KEYS = {
-    "mask_ratio": "mask_ratio",
-    "noise": "noise",
-    "mask_prob": "mask_prob",
-    "random_prob": "random_prob",
-    "positions": "positions",
-    "mask_warmup_ratio": "warmup_ratio",
-    "dropout_q": "dropout_q",
-    "neftune_alpha": "neftune_alpha",
-    "sample_temperature": "sample_temperature",
-    "loss_on_noised": "loss_on_noised",
-}
+RENAMED_KEYS = {"warmup_ratio": "mask_warmup_ratio"}  # former masking key -> its name now (an error names it)
 
 
 @dataclass
@@ -46,8 +33,9 @@ class MaskingConfig:
     random_prob:  ``mixture`` only: probability of a uniform random token (paper's r); the rest stay unchanged.
     positions:    ``answer`` (paper; answer tokens incl. EOS), ``question`` (Table 3 ablation: prompt tokens
                   except BOS) or ``all`` (every non-pad token except BOS).
-    warmup_ratio: fraction of the total optimizer steps over which the ratio rises linearly from 0 to
-                  ``mask_ratio`` (paper: 2/3); 0 means a constant ratio from the first step.
+    mask_warmup_ratio: fraction of the total optimizer steps over which the ratio rises linearly from 0
+                  to ``mask_ratio`` (paper: 2/3); 0 means a constant ratio from the first step. Not the
+                  learning-rate warm-up (``lr_warmup_ratio`` of :class:`cotmask.train.FinetuneConfig`).
     dropout_q:    ``dropout`` only: embedding dropout probability q (1 = zero the embedding).
     neftune_alpha: ``neftune`` only: the NEFTune noise scale alpha.
     sample_temperature: ``sampled`` only: the temperature tau of scheduled sampling (> 0).
@@ -60,7 +48,7 @@ class MaskingConfig:
     mask_prob: float = 1.0
     random_prob: float = 0.0
     positions: str = "answer"
-    warmup_ratio: float = 0.0
+    mask_warmup_ratio: float = 0.0
     dropout_q: float = 1.0
     neftune_alpha: float = 5.0
     sample_temperature: float = 1.0
@@ -70,24 +58,16 @@ class MaskingConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Raise ValueError naming the first bad field."""
-        for name in ("mask_ratio", "mask_prob", "random_prob", "warmup_ratio", "dropout_q"):
+        """Convert the fields by their types (:mod:`cotmask.settings`); raise ValueError naming the first bad one."""
+        coerce_fields(self)
+        for name in ("mask_ratio", "mask_prob", "random_prob", "mask_warmup_ratio", "dropout_q"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"masking: {name} must be a number, got {value!r}")
-            if not 0.0 <= float(value) <= 1.0:
+            if not 0.0 <= value <= 1.0:
                 raise ValueError(f"masking: {name} must lie in [0, 1], got {value!r}")
-            setattr(self, name, float(value))
-        if not isinstance(self.loss_on_noised, bool):
-            raise ValueError(f"masking: loss_on_noised must be true or false, got {self.loss_on_noised!r}")
-        alpha = self.neftune_alpha
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha < 0:
-            raise ValueError(f"masking: neftune_alpha must be a number >= 0, got {alpha!r}")
-        self.neftune_alpha = float(alpha)
-        tau = self.sample_temperature
-        if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not tau > 0:
-            raise ValueError(f"masking: sample_temperature must be a number > 0, got {tau!r}")
-        self.sample_temperature = float(tau)
+        if self.neftune_alpha < 0:
+            raise ValueError(f"masking: neftune_alpha must be >= 0, got {self.neftune_alpha!r}")
+        if not self.sample_temperature > 0:
+            raise ValueError(f"masking: sample_temperature must be > 0, got {self.sample_temperature!r}")
         if self.noise not in NOISE_KINDS:
             raise ValueError(f"masking: noise must be one of {list(NOISE_KINDS)}, got {self.noise!r}")
         if self.positions not in POSITION_KINDS:
@@ -115,7 +95,10 @@ class MaskingConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MaskingConfig:
-        """Build from a mapping; unknown keys raise ValueError naming them."""
+        """Build from a mapping; unknown keys raise ValueError naming them (a former name: its new one)."""
+        renamed = sorted(set(data) & set(RENAMED_KEYS))
+        if renamed:
+            raise ValueError(f"masking: key {renamed[0]!r} is now called {RENAMED_KEYS[renamed[0]]!r}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -143,16 +126,21 @@ class MaskingConfig:
         """Mask ratio for the optimizer step ``step`` (0-based: steps already completed) of ``max_steps``.
 
         Mirrors the official ``compute_loss`` exactly, including its ``+ 1`` in the denominator:
-        ``p_t = min(p, p * step / (warmup_ratio * max_steps + 1))``; so the first step (step 0) uses
-        ratio 0 and ``p`` is reached one step later than with the plain ``warmup_ratio * max_steps``.
-        With ``warmup_ratio == 0`` the ratio is ``p`` from the start.
+        ``p_t = min(p, p * step / (mask_warmup_ratio * max_steps + 1))``; so the first step (step 0) uses
+        ratio 0 and ``p`` is reached one step later than with the plain ``mask_warmup_ratio * max_steps``.
+        With ``mask_warmup_ratio == 0`` the ratio is ``p`` from the start.
         """
         p = self.mask_ratio
-        if self.warmup_ratio == 0.0 or p == 0.0:
+        if self.mask_warmup_ratio == 0.0 or p == 0.0:
             return p
-        return min(p, p * step / (self.warmup_ratio * max_steps + 1.0))
+        return min(p, p * step / (self.mask_warmup_ratio * max_steps + 1.0))
 
     @classmethod
     def from_flat(cls, settings: dict[str, Any]) -> MaskingConfig:
         """Build from flattened fine-tuning settings (``mask_warmup_ratio`` etc.); other keys are ignored."""
         return cls(**{name: settings[flat] for flat, name in FLAT_MASK_KEYS.items() if flat in settings})
+
+
+# Every masking field is also accepted flattened, under its own name, at the top level of a fine-tuning
+# config and in the workflow's fine-tuning settings: flat key -> MaskingConfig field.
+FLAT_MASK_KEYS = {field.name: field.name for field in dataclasses.fields(MaskingConfig)}

@@ -18,8 +18,10 @@ The thresholds live in ``config/regime.yaml`` (``selection:``) and default to th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 
@@ -147,3 +149,88 @@ def candidate_from_runs(
         accuracy_gap=mean(list(accuracy_gaps)) if accuracy_gaps else None,
         n_seeds=seeds,
     )
+
+
+# ------------------------------------------------------------------------------ from the run's files
+
+
+def trained_tokens(metrics: Mapping[str, Any]) -> float:
+    """Tokens a training run processed in all (``train_metrics.json``/``pretrain_metrics.json``), scaled up
+    to the whole run when it was resumed (the counter covers the last ``train()`` call only)."""
+    steps, total = metrics.get("steps_this_run") or 0, metrics.get("max_steps") or 0
+    tokens = float(metrics.get("train_tokens_this_run") or 0)
+    return tokens * total / steps if steps else 0.0
+
+
+def training_cost(base_metrics: Mapping[str, Any], finetune_metrics: Mapping[str, Any]) -> float:
+    """Parameters x tokens of pre-training and of one fine-tune (the rule's compute measure)."""
+    return float(base_metrics["n_parameters"]) * (trained_tokens(base_metrics) + trained_tokens(finetune_metrics))
+
+
+def _read_json(path: str | Path) -> Any:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def seed_accuracies(
+    records: Sequence[Mapping[str, Any]], model: str, train_set: str, methods: Sequence[str],
+    benchmarks: Sequence[str], decoding: str,
+) -> dict[tuple[str, str], list[float]]:
+    """Per-seed accuracies (%) keyed by (method, benchmark), from the evaluation summaries the index names."""
+    accuracies: dict[tuple[str, str], list[float]] = {}
+    for record in sorted(records, key=lambda r: r["seed"]):
+        if (record["model"], record["train_set"], record["decoding"]) != (model, train_set, decoding):
+            continue
+        if record["method"] in methods and record["benchmark"] in benchmarks:
+            summary = _read_json(record["summary"])
+            accuracies.setdefault((record["method"], record["benchmark"]), []).append(100 * summary["accuracy"])
+    return accuracies
+
+
+def candidates_from_runs(
+    points: Sequence[Mapping[str, Any]],
+    records: Sequence[Mapping[str, Any]],
+    *,
+    in_distribution: str,
+    distractor_benchmarks: Sequence[str],
+    decoding: str,
+    base_metrics: Mapping[str, str],
+    sft_long_runs: Mapping[str, Sequence[str]],
+) -> list[CandidateResult]:
+    """The rule's inputs for every candidate point, read from the workflow's files.
+
+    ``records``: the evaluation index (``cotmask.plan.Plan.index_records``: model, train_set, method, seed,
+    benchmark, decoding, summary path); ``base_metrics``: model -> its ``pretrain_metrics.json``;
+    ``sft_long_runs``: "model/train_set" -> the SFT-long fine-tune folders (their ``train_metrics.json`` give
+    the cost and the diagnostics' train-test gap). Points sharing a cell are one candidate.
+    """
+    candidates, seen = [], set()
+    for point in points:
+        key = (point["model"], point["train_set"])
+        if not point.get("candidate", True) or key in seen:
+            continue
+        seen.add(key)
+        accuracies = seed_accuracies(records, *key, ("sft", "sft_long"), [in_distribution, *distractor_benchmarks],
+                                     decoding)
+        runs = [_read_json(Path(folder) / "train_metrics.json") for folder in sft_long_runs["/".join(key)]]
+        gaps = [run["diagnostics"]["accuracy_gap"] for run in runs if run.get("diagnostics")]
+        cost = training_cost(_read_json(base_metrics[point["model"]]), runs[0])
+        candidates.append(candidate_from_runs(
+            f"{key[0]}/{key[1]}", cost, accuracies, in_distribution=in_distribution,
+            distractor_benchmarks=distractor_benchmarks, accuracy_gaps=gaps,
+        ))
+    return candidates
+
+
+def select_from_runs(regime: Mapping[str, Any], records: Sequence[Mapping[str, Any]], *,
+                     base_metrics: Mapping[str, str], sft_long_runs: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """The rule applied to a run: ``regime`` is the config's ``regime`` section. Returns the selection with
+    every candidate's inputs (what ``regime_selection.json`` holds)."""
+    candidates = candidates_from_runs(
+        regime["points"], records, in_distribution=regime["in_distribution"],
+        distractor_benchmarks=regime["distractor_benchmarks"], decoding=regime["decoding"],
+        base_metrics=base_metrics, sft_long_runs=sft_long_runs,
+    )
+    rule = SelectionRule.from_dict(regime["selection"])
+    selection = select_regime(candidates, rule)
+    return {"rule": asdict(rule), "candidates": [asdict(c) for c in candidates], **selection.to_dict()}

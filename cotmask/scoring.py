@@ -1,20 +1,13 @@
-"""Answer extraction and scoring for GSM8K-, MetaMath- and MATH-style generations.
+"""Scoring of GSM8K-, MetaMath- and MATH-style generations against gold answers.
 
-Extraction styles (:func:`extract_answer`):
+Final answers are read by :mod:`cotmask.answers` (the ``####``, ``The answer is`` and ``\\boxed{}`` rules,
+the same for gold answers and predictions); this module decides whether two answers are equal and
+summarises the items. Scoring kinds (:func:`score_item`):
 
-* ``gsm8k`` -- the number after the first ``####`` (the official ``#### (\\-?[0-9\\.\\,]+)`` rule, made
-  tolerant: ``$`` signs, thousands commas, a trailing ``.``, units after the number and ``-$5`` are
-  accepted; ``#### 1,234.50`` gives ``1234.50``).
-* ``metamath`` -- the rest of the line after the *last* ``The answer is:`` / ``The answer is``
-  (trailing ``.`` removed), as MetaMath's evaluators do.
-* ``boxed`` -- the content of the *last* ``\\boxed{...}`` (or ``\\fbox{...}``) with balanced braces.
-* ``auto`` -- ``gsm8k``, then ``metamath``, then ``boxed``.
-
-Scoring kinds (:func:`score_item`):
-
-* ``gsm8k`` -- numeric, ``|pred - gold| < 1e-4`` as in the official script; the answer is extracted with
-  the ``gsm8k`` style, falling back to ``metamath`` so MetaMath-trained models can be scored too. A
-  generation without a parseable number is *invalid* (and wrong).
+* ``gsm8k`` -- numeric, ``|pred - gold| < 1e-4`` as in the official script; the prediction's answer is
+  :func:`cotmask.answers.numeric_answer` (the number after the first ``####``, else the first number after
+  ``The answer is``, so MetaMath-trained models can be scored too). A generation without a parseable
+  number is *invalid* (and wrong).
 * ``metamath`` -- ``The answer is`` extraction; a plain-number answer (units allowed) is compared
   numerically, anything else by :func:`math_equal`.
 * ``math`` -- whichever of ``\\boxed{}`` and ``The answer is`` comes last in the text, compared by
@@ -27,82 +20,28 @@ This module is imported by the ``cotmask score`` command and must stay light: ``
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import math
 import os
 import re
 import threading
 from collections.abc import Iterable
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from cotmask.answers import (
+    balanced_content,
+    extract_answer,
+    final_answer,
+    last_stated_or_boxed,
+    numeric_answer,
+    parse_number,
+    remove_thousands_commas,
+)
 from cotmask.records import RecordError, iter_jsonl, write_json, write_jsonl
 
-EXTRACTION_STYLES = ("gsm8k", "metamath", "boxed", "auto")
 SCORING_KINDS = ("gsm8k", "metamath", "math", "auto")
 NUMERIC_TOLERANCE = 1e-4
 MATH_VERIFY_TIMEOUT_S = 5
-
-_GSM8K_MARKER = re.compile(r"####([^\n]*)")
-_ANSWER_IS = re.compile(r"the answer is\s*:?", re.IGNORECASE)
-_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
-_BOXED_BARE = re.compile(r"\\boxed\s+([^\s$]+)")
-_THOUSANDS_COMMA = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
-# A number with an optional decimal part or a simple fraction a/b.
-_NUMBER = re.compile(r"-?(?:\d+(?:\.\d+)?|\.\d+)(?:/\d+(?:\.\d+)?)?")
-_LATEX_FRAC = re.compile(r"^(-?)\\[dt]?frac\{(-?\d+(?:\.\d+)?)\}\{(-?\d+(?:\.\d+)?)\}$")
-_UNITS_TAIL = re.compile(r"^[A-Za-z%\s\.\-/]*$")
-
-
-# --------------------------------------------------------------------------------------------------
-# Numbers
-# --------------------------------------------------------------------------------------------------
-def _clean_numeric_text(text: str) -> str:
-    """Remove what never changes a number: ``$``, ``\\$``, thousands commas, unicode minus, ``\\!``."""
-    text = text.replace("\\$", "").replace("$", "").replace("\u2212", "-").replace("\\!", "")
-    text = text.replace("\\,", "").replace("{,}", ",")
-    return _THOUSANDS_COMMA.sub("", text).strip()
-
-
-def _to_float(number: str) -> float | None:
-    try:
-        if "/" in number:
-            numerator, denominator = number.split("/", 1)
-            value = float(Fraction(numerator) / Fraction(denominator))
-        else:
-            value = float(number)
-    except (ValueError, ZeroDivisionError, OverflowError):
-        return None
-    return value if math.isfinite(value) else None
-
-
-def parse_number(text: str | float | int | None, strict: bool = False) -> float | None:
-    """The numeric value of an answer string, or ``None``.
-
-    Lenient (default): the first number in the text (``"18 apples"`` -> 18, ``"-$5."`` -> -5,
-    ``"1,234.50"`` -> 1234.5, ``"3/4"`` -> 0.75, ``"\\frac{3}{4}"`` -> 0.75). Strict: the text must be one
-    number, optionally followed by plain words (units) and a final period.
-    """
-    if text is None:
-        return None
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return float(text) if math.isfinite(text) else None
-    cleaned = _clean_numeric_text(str(text))
-    cleaned = re.sub(r"(?<=\d)\s*\\%|(?<=\d)\s*%", "", cleaned)
-    frac = _LATEX_FRAC.match(cleaned.replace(" ", ""))
-    if frac:
-        sign, numerator, denominator = frac.groups()
-        return _to_float(f"{sign}{numerator}/{denominator}".replace("--", ""))
-    cleaned = re.sub(r"-\s+(?=[\d.])", "-", cleaned)
-    match = _NUMBER.search(cleaned)
-    if match is None:
-        return None
-    if strict and (cleaned[: match.start()].strip() or not _UNITS_TAIL.match(cleaned[match.end():])):
-        return None
-    return _to_float(match.group(0))
 
 
 def numeric_equal(pred: str | float | None, gold: str | float | None, tol: float = NUMERIC_TOLERANCE) -> bool:
@@ -111,99 +50,6 @@ def numeric_equal(pred: str | float | None, gold: str | float | None, tol: float
     if pred_value is None or gold_value is None:
         return False
     return abs(pred_value - gold_value) < tol
-
-
-# --------------------------------------------------------------------------------------------------
-# Extraction
-# --------------------------------------------------------------------------------------------------
-def _first_number(text: str | None, anchored: bool = False) -> str | None:
-    """The first number of ``text`` as a clean string (``"-$1,234.50."`` -> ``"-1234.50"``), or None.
-
-    With ``anchored`` the number must open the text (after ``$`` signs and spaces).
-    """
-    if text is None:
-        return None
-    cleaned = re.sub(r"-\s+(?=[\d.])", "-", _clean_numeric_text(text))
-    number = _NUMBER.search(cleaned)
-    if number is None or (anchored and cleaned[: number.start()].strip()):
-        return None
-    value = number.group(0)
-    return value if _to_float(value) is not None else None
-
-
-def _extract_gsm8k(text: str) -> str | None:
-    match = _GSM8K_MARKER.search(text)
-    return None if match is None else _first_number(match.group(1), anchored=True)
-
-
-def _extract_metamath(text: str) -> str | None:
-    matches = list(_ANSWER_IS.finditer(text))
-    if not matches:
-        return None
-    rest = text[matches[-1].end():]
-    rest = rest.split("\n", 1)[0].strip().rstrip(".").rstrip()
-    if len(rest) >= 2 and rest.startswith("$") and rest.endswith("$"):
-        rest = rest.strip("$").strip()
-    return rest or None
-
-
-def _balanced_content(text: str, start: int) -> str | None:
-    """Content from ``start`` (just after an opening brace) to its matching brace; None if unclosed."""
-    depth = 1
-    for position in range(start, len(text)):
-        char = text[position]
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start:position]
-    return None
-
-
-def _extract_boxed(text: str) -> str | None:
-    matches = list(_BOXED.finditer(text))
-    bare = list(_BOXED_BARE.finditer(text))
-    if bare and (not matches or bare[-1].start() > matches[-1].start()):
-        return bare[-1].group(1).rstrip(".") or None
-    if not matches:
-        return None
-    content = _balanced_content(text, matches[-1].end())
-    if content is None:
-        return None
-    content = content.strip()
-    return content or None
-
-
-_EXTRACTORS = {"gsm8k": _extract_gsm8k, "metamath": _extract_metamath, "boxed": _extract_boxed}
-
-
-def extract_answer(text: str, style: str = "auto") -> str | None:
-    """The final answer in ``text`` for an extraction ``style`` (see module doc), or ``None``."""
-    if style == "auto":
-        for name in ("gsm8k", "metamath", "boxed"):
-            answer = _EXTRACTORS[name](text)
-            if answer is not None:
-                return answer
-        return None
-    try:
-        extractor = _EXTRACTORS[style]
-    except KeyError:
-        raise ValueError(f"unknown extraction style {style!r}; choose one of {list(EXTRACTION_STYLES)}") from None
-    return extractor(text or "")
-
-
-def _extract_last_of_boxed_or_metamath(text: str) -> str | None:
-    """For ``math`` scoring: the boxed or ``The answer is`` answer, whichever comes last."""
-    boxed_at = max((m.start() for m in _BOXED.finditer(text)), default=-1)
-    boxed_at = max(boxed_at, max((m.start() for m in _BOXED_BARE.finditer(text)), default=-1))
-    answer_is_at = max((m.start() for m in _ANSWER_IS.finditer(text)), default=-1)
-    order = ("metamath", "boxed") if answer_is_at > boxed_at else ("boxed", "metamath")
-    for style in order:
-        answer = extract_answer(text, style)
-        if answer is not None:
-            return answer
-    return None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -216,7 +62,7 @@ def _replace_braced(text: str, command: str) -> str:
         start = text.find(pattern)
         if start < 0:
             return text
-        content = _balanced_content(text, start + len(pattern))
+        content = balanced_content(text, start + len(pattern))
         if content is None:
             return text
         text = text[:start] + content + text[start + len(pattern) + len(content) + 1:]
@@ -242,7 +88,7 @@ def normalise_math_answer(answer: str) -> str:
     text = re.sub(r"\\frac\{([^{}]*)\}(\d)", r"\\frac{\1}{\2}", text)
     text = re.sub(r"^(-?\d+)/(\d+)$", r"\\frac{\1}{\2}", text)
     text = re.sub(r"(^|[^\d])\.(\d)", r"\g<1>0.\2", text)
-    text = _THOUSANDS_COMMA.sub("", text)
+    text = remove_thousands_commas(text)
     if re.fullmatch(r"-?\d+\.\d*", text):
         text = text.rstrip("0").rstrip(".")
     return text
@@ -250,11 +96,11 @@ def normalise_math_answer(answer: str) -> str:
 
 def _math_verify_equal(pred: str, gold: str) -> bool:
     """math-verify's judgement; any error or timeout counts as 'not shown equal'."""
-    try:
-        from math_verify import parse, verify
-        from math_verify.errors import TimeoutException
-    except ImportError:  # pragma: no cover - math-verify is a dependency
-        return False
+    # math-verify (with sympy) takes about half a second to import and only MATH-style answers need it;
+    # cotmask.scoring itself is imported by every data job and the workflow's planner (via cotmask.data.rft).
+    from math_verify import parse, verify
+    from math_verify.errors import TimeoutException
+
     logging.getLogger("math_verify").setLevel(logging.ERROR)
     in_main_thread = threading.current_thread() is threading.main_thread()
     timeout = MATH_VERIFY_TIMEOUT_S if in_main_thread else None
@@ -302,19 +148,10 @@ def _check_scoring(scoring: str) -> None:
 
 
 def gold_answer(reference: str | float | int, scoring: str = "gsm8k") -> str:
-    """The gold final answer of a bare answer or of a full solution.
-
-    Solutions are recognised by ``#### N`` (GSM8K), ``\\boxed{}`` (MATH) or ``The answer is`` (MetaMath).
-    """
+    """The gold final answer of a bare answer or of a full solution (:func:`cotmask.answers.final_answer`),
+    after checking the scoring kind."""
     _check_scoring(scoring)
-    text = str(reference).strip()
-    if not text:
-        raise ValueError("empty reference answer")
-    for style in ("gsm8k", "boxed", "metamath"):
-        answer = extract_answer(text, style)
-        if answer is not None:
-            return answer
-    return text
+    return final_answer(reference)
 
 
 def score_item(prediction: str, reference: str | float | int, scoring: str = "gsm8k") -> dict[str, Any]:
@@ -327,14 +164,12 @@ def score_item(prediction: str, reference: str | float | int, scoring: str = "gs
     gold = gold_answer(reference, scoring)
     prediction = prediction or ""
     if scoring == "gsm8k":
-        extracted = extract_answer(prediction, "gsm8k")
-        if extracted is None:
-            extracted = _first_number(extract_answer(prediction, "metamath"))
+        extracted = numeric_answer(prediction)
         invalid = extracted is None
         correct = (not invalid) and numeric_equal(extracted, gold)
     else:
         if scoring == "math":
-            extracted = _extract_last_of_boxed_or_metamath(prediction)
+            extracted = last_stated_or_boxed(prediction)
         else:
             extracted = extract_answer(prediction, "metamath" if scoring == "metamath" else "auto")
         invalid = extracted is None
@@ -368,6 +203,8 @@ def score_records(
 
 def summarize(items: list[dict], *, n_bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Accuracy, counts, invalid rate and a 95% percentile-bootstrap interval over items."""
+    # numpy and scipy (1-2 s to import) only for the interval: every data job imports this module (via
+    # cotmask.data.rft) and never summarises.
     from cotmask.stats import bootstrap_ci
 
     n = len(items)
@@ -437,27 +274,3 @@ def score_file(
         write_jsonl(items, items_out)
     write_json(summary, out_path)
     return summary
-
-
-# --------------------------------------------------------------------------------------------------
-# CLI
-# --------------------------------------------------------------------------------------------------
-def _score_command(args: argparse.Namespace) -> int:
-    summary = score_file(args.predictions, args.out, args.benchmark, args.items, n_bootstrap=args.n_bootstrap)
-    print(json.dumps({key: summary[key] for key in ("accuracy", "n", "n_correct", "invalid_rate", "ci95")}))
-    return 0
-
-
-def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``cotmask score``."""
-    parser = subparsers.add_parser(
-        "score",
-        help="score a predictions JSONL (fields prediction, answer) without loading a model",
-        description="Extract final answers from generations and score them against gold answers.",
-    )
-    parser.add_argument("--benchmark", required=True, choices=SCORING_KINDS, help="scoring kind")
-    parser.add_argument("--predictions", required=True, help="JSONL with 'prediction' and 'answer' per line")
-    parser.add_argument("--out", required=True, help="summary JSON to write")
-    parser.add_argument("--items", default=None, help="optional per-item JSONL to write")
-    parser.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap resamples for ci95")
-    parser.set_defaults(func=_score_command)

@@ -1,6 +1,6 @@
 """Statistics for accuracies: seed summaries, paired (clustered, two-stage) bootstrap, McNemar.
 
-Accuracies here are fractions in [0, 1]; :mod:`cotmask.tables` converts them to percentages.
+Accuracies here are fractions in [0, 1]; :mod:`cotmask.report` converts them to percentages.
 
 Paired bootstrap of a difference (``paired_bootstrap_delta``)
 --------------------------------------------------------------

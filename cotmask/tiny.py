@@ -18,20 +18,20 @@ other characters become ``<unk>``).
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import json
-import os
 import shutil
 import string
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from cotmask.records import iter_jsonl
+from cotmask.checkpoints import file_signature, replace_dir, settings_fingerprint
+from cotmask.encoding import encode_text
+from cotmask.masking import MaskingConfig, MFTCollator
+from cotmask.records import iter_jsonl, write_json
+from cotmask.settings import typed_arguments
+from cotmask.train import run_training, training_arguments
 
 SPACE_MARK = "\u2581"
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
@@ -108,6 +108,7 @@ def build_tokenizer_object(texts: list[str], vocab_size: int, split_digits: bool
     return tokenizer
 
 
+@typed_arguments
 def train_tokenizer(
     corpus_files: list[str], out_dir: str, *, vocab_size: int, seed: int = 0, split_digits: bool = True
 ) -> None:
@@ -115,7 +116,8 @@ def train_tokenizer(
 
     The BPE trainer is deterministic for a given corpus; ``seed`` is accepted for a uniform interface.
     Special tokens: ``<pad>`` (0), ``<s>`` (1, BOS), ``</s>`` (2, EOS), ``<unk>`` (3); encoding with
-    ``add_special_tokens=True`` prepends BOS, as Llama tokenizers do. Written atomically.
+    ``add_special_tokens=True`` prepends BOS, as Llama tokenizers do. Written atomically. The arguments are
+    converted by their type hints (:mod:`cotmask.settings`) before any work.
     """
     from transformers import PreTrainedTokenizerFast
 
@@ -131,9 +133,7 @@ def train_tokenizer(
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     wrapped.save_pretrained(str(tmp))
-    from cotmask.train import _replace_dir
-
-    _replace_dir(tmp, out)
+    replace_dir(tmp, out)
 
 
 def model_config(
@@ -178,6 +178,7 @@ def model_config(
     return MistralConfig(sliding_window=sliding_window, **common)
 
 
+@typed_arguments
 def build_base_model(
     tokenizer_dir: str,
     corpus_files: list[str],
@@ -209,13 +210,10 @@ def build_base_model(
     ``out_dir`` receives the model and tokenizer (``save_pretrained``) and ``pretrain_metrics.json``,
     atomically; with ``checkpoint_dir`` an interrupted pretraining resumes from its last epoch.
     ``group_by_length``, ``label_logits_only`` and ``length_buckets`` are the fine-tuning's speed settings
-    (:class:`cotmask.train.FinetuneConfig`). Returns the metrics.
+    (:class:`cotmask.train.FinetuneConfig`). The arguments are converted by their type hints
+    (:mod:`cotmask.settings`) and checked before any work. Returns the metrics.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
-
-    from cotmask.encoding import encode_text
-    from cotmask.masking import MaskingConfig, MFTCollator
-    from cotmask.train import run_training, training_arguments
 
     if not Path(tokenizer_dir).is_dir():
         raise FileNotFoundError(f"{tokenizer_dir}: tokenizer directory not found")
@@ -260,9 +258,9 @@ def build_base_model(
         lr_warmup_ratio=0.05, lr_scheduler="cosine", weight_decay=0.0, max_grad_norm=1.0, seed=seed,
         logging_steps=max(1, len(dataset) // batch_size // 5), group_by_length=group_by_length,
     )
-    fingerprint = hashlib.sha256(json.dumps(
-        {**settings, "threads": None, "corpus": [_signature(f) for f in corpus_files],
-         "tokenizer": _signature(tokenizer_dir)}, sort_keys=True).encode()).hexdigest()[:16]
+    fingerprint = settings_fingerprint(
+        {**settings, "threads": None, "corpus": [file_signature(f) for f in corpus_files],
+         "tokenizer": file_signature(tokenizer_dir)})
     return run_training(
         model=model, tokenizer=tokenizer, dataset=dataset, collator=collator, output_dir=out_dir,
         checkpoint_dir=checkpoint_dir, fingerprint=fingerprint, trainer_args=trainer_args,
@@ -271,16 +269,7 @@ def build_base_model(
     )
 
 
-def _signature(path: str) -> list:
-    from cotmask.train import _file_signature
-
-    return _file_signature(str(path))
-
-
 def _save_untrained(model: Any, tokenizer: Any, out_dir: str, extra: dict) -> dict:
-    from cotmask.records import write_json
-    from cotmask.train import _replace_dir
-
     out = Path(out_dir)
     tmp = out.parent / f".{out.name}.tmp"
     if tmp.exists():
@@ -289,69 +278,5 @@ def _save_untrained(model: Any, tokenizer: Any, out_dir: str, extra: dict) -> di
     tokenizer.save_pretrained(str(tmp))
     metrics = {**extra, "optimizer_steps": 0}
     write_json(metrics, tmp / "pretrain_metrics.json")
-    _replace_dir(tmp, out)
+    replace_dir(tmp, out)
     return metrics
-
-
-# ----------------------------------------------------------------------------------------------------------
-# CLI
-# ----------------------------------------------------------------------------------------------------------
-def _cli_tokenizer(args: argparse.Namespace) -> int:
-    train_tokenizer(
-        args.corpus, args.out, vocab_size=args.vocab_size, seed=args.seed, split_digits=not args.number_tokens
-    )
-    print(f"tokenizer written to {args.out}", file=sys.stderr)
-    return 0
-
-
-def _cli_pretrain(args: argparse.Namespace) -> int:
-    metrics = build_base_model(
-        args.tokenizer, args.corpus, args.out, shape=args.shape, hidden_size=args.hidden_size,
-        num_layers=args.num_layers, num_heads=args.num_heads, num_kv_heads=args.num_kv_heads,
-        intermediate_size=args.intermediate_size, max_position_embeddings=args.max_position_embeddings,
-        sliding_window=args.sliding_window, pretrain_epochs=args.epochs, pretrain_lr=args.lr,
-        batch_size=args.batch_size, max_length=args.max_length, seed=args.seed, threads=args.threads,
-        checkpoint_dir=args.checkpoint_dir, group_by_length=args.group_by_length,
-        label_logits_only=not args.full_logits, length_buckets=args.length_buckets,
-    )
-    print(json.dumps({k: metrics.get(k) for k in ("n_parameters", "optimizer_steps", "train_wall_time_s")}))
-    return 0
-
-
-def register_cli(subparsers: Any) -> None:
-    """Add ``cotmask tokenizer`` and ``cotmask pretrain``."""
-    tok = subparsers.add_parser("tokenizer", help="train the tiny BPE tokenizer on a corpus")
-    tok.add_argument("--corpus", nargs="+", required=True, help="records JSONL or plain-text files")
-    tok.add_argument("--out", required=True, help="output tokenizer directory")
-    tok.add_argument("--vocab-size", type=int, default=512)
-    tok.add_argument(
-        "--number-tokens", action="store_true", help="let BPE merge digits (frequent numbers become one token)"
-    )
-    tok.add_argument("--seed", type=int, default=0)
-    tok.set_defaults(func=_cli_tokenizer)
-
-    pre = subparsers.add_parser("pretrain", help="initialise and pretrain a tiny Llama/Mistral base model")
-    pre.add_argument("--tokenizer", required=True, help="tokenizer directory (from `cotmask tokenizer`)")
-    pre.add_argument("--corpus", nargs="+", required=True, help="records JSONL or plain-text files")
-    pre.add_argument("--out", required=True, help="output model directory")
-    pre.add_argument("--shape", choices=SHAPES, default="llama")
-    pre.add_argument("--hidden-size", type=int, default=128)
-    pre.add_argument("--num-layers", type=int, default=4)
-    pre.add_argument("--num-heads", type=int, default=4)
-    pre.add_argument("--num-kv-heads", type=int, default=None)
-    pre.add_argument("--intermediate-size", type=int, default=344)
-    pre.add_argument("--max-position-embeddings", type=int, default=512)
-    pre.add_argument("--sliding-window", type=int, default=None)
-    pre.add_argument("--epochs", type=int, default=1)
-    pre.add_argument("--lr", type=float, default=1e-3)
-    pre.add_argument("--batch-size", type=int, default=16)
-    pre.add_argument("--max-length", type=int, default=128)
-    pre.add_argument("--seed", type=int, default=0)
-    pre.add_argument("--threads", type=int, default=int(os.environ.get("COTMASK_THREADS", "1")))
-    pre.add_argument("--checkpoint-dir", default=None)
-    pre.add_argument("--group-by-length", action="store_true", help="batches of similar length (less padding)")
-    pre.add_argument("--length-buckets", type=int, default=1,
-                     help="run the decoder on this many groups of a batch's rows of similar length (less padding)")
-    pre.add_argument("--full-logits", action="store_true",
-                     help="project every position onto the vocabulary (the model's own loss) instead of the labelled ones")
-    pre.set_defaults(func=_cli_pretrain)

@@ -17,9 +17,7 @@ uninterrupted one (on CPU, with the same thread count).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -27,14 +25,18 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
+from cotmask.checkpoints import file_signature, replace_dir, settings_fingerprint
+from cotmask.diagnostics import DIAGNOSTICS_FILE, DiagnosticsSettings
+from cotmask.epoch_diagnostics import EpochDiagnostics, prepare_subset
+from cotmask.encoding import encode_records
+from cotmask.loss import use_label_logits
 from cotmask.masking import (
     MaskingConfig,
     MaskRatioCallback,
@@ -43,10 +45,11 @@ from cotmask.masking import (
     add_pad_token,
     embedding_noise_trainer_class,
 )
-from cotmask.loss import use_label_logits
 from cotmask.masking_config import FLAT_MASK_KEYS
 from cotmask.prompts import TEMPLATES
-from cotmask.records import write_json
+from cotmask.records import read_jsonl, write_json
+from cotmask.scoring import SCORING_KINDS
+from cotmask.settings import coerce_fields
 
 LR_SCHEDULERS = (
     "linear",
@@ -60,7 +63,12 @@ LR_SCHEDULERS = (
     "warmup_stable_decay",
 )
 # Config fields that do not change the trained weights (ignored when matching checkpoints to a config).
-NON_TRAINING_FIELDS = ("output_dir", "checkpoint_dir", "threads", "logging_steps", "save_total_limit")
+# fields that do not change the trained weights (the diagnostics measure without touching the optimisation)
+NON_TRAINING_FIELDS = (
+    "output_dir", "checkpoint_dir", "threads", "logging_steps", "save_total_limit",
+    "diagnostics_test_file", "diagnostics_items", "diagnostics_max_new_tokens", "diagnostics_batch_size",
+    "diagnostics_scoring",
+)
 CHECKPOINT_FINGERPRINT = "cotmask_run.json"
 # TrainingArguments the contract depends on (set by run_training; not overridable through training_args)
 FIXED_TRAINER_ARGS = {
@@ -127,18 +135,20 @@ class FinetuneConfig:
     label_logits_only: bool = True
     length_buckets: int = 1
     training_args: dict = field(default_factory=dict)
+    diagnostics_test_file: str | None = None
+    diagnostics_items: int = 100
+    diagnostics_max_new_tokens: int = 160
+    diagnostics_batch_size: int = 128
+    diagnostics_scoring: str = "gsm8k"
 
     def __post_init__(self) -> None:
         self.validate()
 
     # -- validation ----------------------------------------------------------------------------------
     def validate(self) -> None:
-        """Check every field; raise ValueError naming the first bad key."""
-        hints = typing.get_type_hints(type(self))
-        for f in dataclasses.fields(self):
-            if f.name == "mask":
-                continue
-            setattr(self, f.name, _coerce(f.name, getattr(self, f.name), hints[f.name]))
+        """Convert every field by its type (:mod:`cotmask.settings`), then check the values; raise ValueError
+        naming the first bad key."""
+        coerce_fields(self, skip=("mask",))
         if isinstance(self.mask, dict):
             self.mask = MaskingConfig.from_dict(self.mask)
         if not isinstance(self.mask, MaskingConfig):
@@ -148,7 +158,12 @@ class FinetuneConfig:
             if not getattr(self, name).strip():
                 raise ValueError(f"config key {name!r} must not be empty")
         _positive(self, "learning_rate", "epochs", "per_device_batch_size", "gradient_accumulation_steps",
-                  "threads", "logging_steps", "length_buckets")
+                  "threads", "logging_steps", "length_buckets", "diagnostics_items", "diagnostics_max_new_tokens",
+                  "diagnostics_batch_size")
+        if self.diagnostics_scoring not in SCORING_KINDS:
+            raise ValueError(
+                f"config key 'diagnostics_scoring' must be one of {list(SCORING_KINDS)}, got {self.diagnostics_scoring!r}"
+            )
         if self.max_length < 8:
             raise ValueError(f"config key 'max_length' must be >= 8, got {self.max_length}")
         if not 0.0 <= self.lr_warmup_ratio < 1.0:
@@ -180,9 +195,9 @@ class FinetuneConfig:
     # -- construction ----------------------------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FinetuneConfig:
-        """Build from a mapping; masking fields may be nested under ``mask`` or flattened
-        (``mask_ratio``, ``noise``, ``mask_prob``, ``random_prob``, ``positions``, ``mask_warmup_ratio``).
-        (and ``dropout_q``, ``neftune_alpha``, ``sample_temperature``). Unknown keys and bad values raise ValueError naming the key."""
+        """Build from a mapping; masking fields may be nested under ``mask`` or flattened (the keys of
+        :data:`~cotmask.masking_config.FLAT_MASK_KEYS`: ``mask_ratio``, ``noise``, ``mask_warmup_ratio`` ...).
+        Unknown keys and bad values raise ValueError naming the key."""
         if not isinstance(data, dict):
             raise ValueError(f"a fine-tuning config must be a mapping, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -239,65 +254,14 @@ class FinetuneConfig:
         """Hash of what determines the trained weights (used to match existing checkpoints to this run):
         the training fields plus the size and modification time of the train file and base model files."""
         data = {k: v for k, v in self.to_dict().items() if k not in NON_TRAINING_FIELDS}
-        data["_inputs"] = [_file_signature(self.train_file), _file_signature(self.base_model)]
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _file_signature(path: str) -> list:
-    """(name, size, mtime_ns) of a file or of every file directly inside a folder; [] if absent."""
-    root = Path(path)
-    if root.is_file():
-        files = [root]
-    elif root.is_dir():
-        files = sorted(p for p in root.iterdir() if p.is_file())
-    else:
-        return []
-    return [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+        data["_inputs"] = [file_signature(self.train_file), file_signature(self.base_model)]
+        return settings_fingerprint(data)
 
 
 def _positive(cfg: Any, *names: str) -> None:
     for name in names:
         if getattr(cfg, name) <= 0:
             raise ValueError(f"config key {name!r} must be > 0, got {getattr(cfg, name)}")
-
-
-def _coerce(name: str, value: Any, hint: Any) -> Any:
-    """Check ``value`` against a simple type hint (str/int/float/bool/dict, optionally | None)."""
-    args = typing.get_args(hint)
-    origin = typing.get_origin(hint)
-    optional = origin in (typing.Union, types.UnionType) and type(None) in args
-    base = next((a for a in args if a is not type(None)), hint) if optional else hint
-    if value is None:
-        if optional:
-            return None
-        raise ValueError(f"config key {name!r} must not be null")
-    if base is bool:
-        if isinstance(value, bool):
-            return value
-    elif base is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-    elif base is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "1e-5" (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-    elif base is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, os.PathLike):
-            return os.fspath(value)
-    elif base is dict or typing.get_origin(base) is dict:
-        if isinstance(value, dict):
-            return value
-    else:  # pragma: no cover - all fields use the types above
-        return value
-    raise ValueError(f"config key {name!r} must be {getattr(base, '__name__', base)}, got {value!r}")
 
 
 def _check_training_args(extra: dict) -> None:
@@ -377,17 +341,6 @@ def prepare_checkpoint_dir(checkpoint_dir: str, fingerprint: str, is_main: bool)
     write_json({"fingerprint": fingerprint}, marker)
 
 
-def _replace_dir(tmp: Path, final: Path) -> None:
-    """Move the finished ``tmp`` folder to ``final`` (replacing an old one) with renames only."""
-    old = None
-    if final.exists():
-        old = final.parent / f".{final.name}.old-{os.getpid()}"
-        os.replace(final, old)
-    os.replace(tmp, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Trainer plumbing shared with cotmask.tiny
 # ----------------------------------------------------------------------------------------------------------
@@ -433,6 +386,7 @@ def run_training(
     trainer_class: type | None = None,
     label_logits_only: bool = False,
     length_buckets: int = 1,
+    finalize: Callable[[Path, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` on ``dataset`` with ``collator``; resume from ``checkpoint_dir``; save to ``output_dir``.
 
@@ -442,7 +396,8 @@ def run_training(
     ``trainer_args`` are TrainingArguments keyword arguments (epochs, batch size, schedule, ...); this
     function fixes the ones the contract depends on (epoch checkpoints in ``checkpoint_dir``,
     ``dataloader_num_workers=0``, no column removal, no reporting). Returns the metrics dict that is also
-    written to ``output_dir/<metrics_name>``.
+    written to ``output_dir/<metrics_name>``. ``finalize(folder, metrics)`` may add files to the output folder
+    and entries to the metrics before both are written (the folder gets its final name afterwards).
     """
     if label_logits_only and not use_label_logits(model, buckets=length_buckets):
         log(f"label_logits_only: {type(model).__name__} is not covered by cotmask.loss; using the model's own loss")
@@ -454,7 +409,7 @@ def run_training(
             model=model, tokenizer=tokenizer, dataset=dataset, collator=collator, output_dir=output_dir,
             checkpoint_dir=checkpoint_dir, trainer_dir=checkpoint_dir or scratch, fingerprint=fingerprint,
             trainer_args=trainer_args, metrics_name=metrics_name, metrics_extra=metrics_extra,
-            callbacks=callbacks, trainer_class=trainer_class,
+            callbacks=callbacks, trainer_class=trainer_class, finalize=finalize,
         )
     finally:
         if scratch:
@@ -463,7 +418,7 @@ def run_training(
 
 def _run_training(
     *, model, tokenizer, dataset, collator, output_dir, checkpoint_dir, trainer_dir, fingerprint, trainer_args,
-    metrics_name, metrics_extra, callbacks, trainer_class,
+    metrics_name, metrics_extra, callbacks, trainer_class, finalize=None,
 ) -> dict[str, Any]:
     """The body of :func:`run_training` (``trainer_dir``: where the Trainer writes checkpoints)."""
     from transformers import Trainer, TrainerCallback, TrainingArguments
@@ -546,8 +501,10 @@ def _run_training(
     trainer.accelerator.wait_for_everyone()
     trainer.save_model(str(tmp))
     if trainer.is_world_process_zero():
+        if finalize is not None:
+            finalize(tmp, metrics)
         write_json(metrics, tmp / metrics_name)
-        _replace_dir(tmp, out)
+        replace_dir(tmp, out)
         log(f"wrote {out} ({state.global_step} optimizer steps, {wall:.1f} s)")
     trainer.accelerator.wait_for_everyone()
     return metrics
@@ -634,9 +591,6 @@ def prepare_model_and_tokenizer(base_model: str, mask: MaskingConfig, *, mask_to
 
 def load_training_examples(cfg: FinetuneConfig, tokenizer: Any) -> tuple[list[dict], dict[str, int]]:
     """Read and encode ``cfg.train_file``; drop examples whose answer was truncated away entirely."""
-    from cotmask.encoding import encode_records
-    from cotmask.records import read_jsonl
-
     records = read_jsonl(cfg.train_file)
     if cfg.limit is not None:
         records = records[: cfg.limit]
@@ -703,6 +657,9 @@ def finetune(
     )
     if cfg.mask.on_embeddings:  # dropout/NEFTune/scheduled-sampling noise is applied with the model
         trainer_class = embedding_noise_trainer_class(trainer_class)
+    diagnostics = diagnostics_callback(cfg, tokenizer, n_train_examples=len(examples))
+    if diagnostics is not None:
+        callbacks = [*(callbacks or []), diagnostics]
     return run_training(
         model=model,
         tokenizer=tokenizer,
@@ -718,11 +675,38 @@ def finetune(
         trainer_class=trainer_class,
         label_logits_only=cfg.label_logits_only,
         length_buckets=cfg.length_buckets,
+        finalize=diagnostics.finalize if diagnostics is not None else None,
     )
 
 
+def diagnostics_callback(cfg: FinetuneConfig, tokenizer: Any, *, n_train_examples: int) -> EpochDiagnostics | None:
+    """The epoch-end diagnostics of this fine-tune (None when ``diagnostics_test_file`` is not set): a fixed
+    subset of the training records actually used (``limit`` applied) and of the test file."""
+    if cfg.diagnostics_test_file is None:
+        return None
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # the main process alone measures (FSDP would hang)
+        raise ValueError("config key 'diagnostics_test_file': the diagnostics run in single-process fine-tunes "
+                         "only; leave it unset (workflow: diagnostics.items 0) for multi-process runs")
+    if not Path(cfg.diagnostics_test_file).is_file():
+        raise FileNotFoundError(
+            f"{cfg.diagnostics_test_file}: diagnostics test file not found (config key 'diagnostics_test_file')"
+        )
+    settings = DiagnosticsSettings(
+        n_items=cfg.diagnostics_items, max_new_tokens=cfg.diagnostics_max_new_tokens,
+        batch_size=cfg.diagnostics_batch_size, scoring=cfg.diagnostics_scoring,
+    )
+    train_records = read_jsonl(cfg.train_file)[: cfg.limit]
+    subsets = [
+        prepare_subset(name, records, tokenizer, settings, prompt_template=cfg.prompt_template,
+                       max_length=cfg.max_length)
+        for name, records in (("train", train_records), ("test", read_jsonl(cfg.diagnostics_test_file)))
+    ]
+    path = Path(cfg.checkpoint_dir) / DIAGNOSTICS_FILE if cfg.save_every_epoch else None
+    return EpochDiagnostics(tokenizer, subsets, settings, path, n_train_examples)
+
+
 # ----------------------------------------------------------------------------------------------------------
-# CLI
+# Multi-process launch
 # ----------------------------------------------------------------------------------------------------------
 def accelerate_command(
     config_path: str, *, num_processes: int, accelerate_config: str | None = None
@@ -760,20 +744,3 @@ def run_finetune(
     print("launching:", " ".join(command), file=sys.stderr, flush=True)
     subprocess.run(command, check=True, stdout=sys.stderr, stderr=sys.stderr)
     return None
-
-
-def _cli_train(args: argparse.Namespace) -> int:
-    cfg = FinetuneConfig.from_file(args.config, args.set)
-    metrics = finetune(cfg)
-    if int(os.environ.get("RANK", "0")) == 0:  # one summary line, not one per process
-        print(json.dumps({k: metrics[k] for k in ("optimizer_steps", "train_wall_time_s", "tokens_per_s")}))
-    return 0
-
-
-def register_cli(subparsers: Any) -> None:
-    """Add ``cotmask train --config FILE [--set key=value ...]``."""
-    parser = subparsers.add_parser("train", help="fine-tune a model with MFT or SFT (FinetuneConfig in YAML/JSON)")
-    parser.add_argument("--config", required=True, help="YAML or JSON file with FinetuneConfig keys")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key (dotted keys reach nested mappings, e.g. mask.noise=random)")
-    parser.set_defaults(func=_cli_train)

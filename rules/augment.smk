@@ -11,9 +11,9 @@ rule augment:
     log:
         "logs/augment/{dataset}.log",
     benchmark:
-        "benchmarks/rules/augment/{dataset}.tsv"
+        "logs/benchmarks/augment/{dataset}.tsv"
     wildcard_constraints:
-        dataset=alternation(augment_dataset_names()),
+        dataset=alternation(PLAN.augment_datasets),
     conda:
         "../envs/cotmask.yaml"
     threads: resource("data", "threads")
@@ -36,9 +36,9 @@ rule rejection_sample:
     log:
         "logs/rejection_sample/{dataset}.log",
     benchmark:
-        "benchmarks/rules/rejection_sample/{dataset}.tsv"
+        "logs/benchmarks/rejection_sample/{dataset}.tsv"
     wildcard_constraints:
-        dataset=alternation(rft_dataset_names()),
+        dataset=alternation(PLAN.rft_datasets),
     conda:
         "../envs/cotmask.yaml"
     threads: resource("rejection_sample", "threads")

@@ -11,7 +11,7 @@ rule train_tokenizer:
     log:
         "logs/train_tokenizer/tokenizer.log",
     benchmark:
-        "benchmarks/rules/train_tokenizer/tokenizer.tsv"
+        "logs/benchmarks/train_tokenizer/tokenizer.tsv"
     conda:
         "../envs/cotmask.yaml"
     threads: resource("base_model", "threads")
@@ -33,9 +33,9 @@ rule base_model:
     log:
         "logs/base_model/{model}.log",
     benchmark:
-        "benchmarks/rules/base_model/{model}.tsv"
+        "logs/benchmarks/base_model/{model}.tsv"
     wildcard_constraints:
-        model=alternation(TINY_MODELS),
+        model=alternation(PLAN.tiny_models),
     conda:
         "../envs/cotmask.yaml"
     threads: resource("base_model", "threads")

@@ -2,18 +2,18 @@
 # because each source has its own list of splits, given by cotmask.data.source_splits).
 
 
-for _dataset in source_dataset_names():
+for _dataset in PLAN.source_datasets:
 
     rule:
         name:
             f"data_{_dataset}"
         output:
-            splits=source_outputs(_dataset),
+            splits=PLAN.source_outputs(_dataset),
             stats=f"{DATA}/{_dataset}/stats.json",
         log:
             f"logs/data/{_dataset}.log",
         benchmark:
-            f"benchmarks/rules/data/{_dataset}.tsv"
+            f"logs/benchmarks/data/{_dataset}.tsv"
         conda:
             "../envs/cotmask.yaml"
         threads: resource("data", "threads")

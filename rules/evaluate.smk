@@ -15,7 +15,7 @@ rule evaluate:
     log:
         "logs/evaluate/{model}/{train_set}/{method}/seed{seed}.log",
     benchmark:
-        "benchmarks/rules/evaluate/{model}/{train_set}/{method}/seed{seed}.tsv"
+        "logs/benchmarks/evaluate/{model}/{train_set}/{method}/seed{seed}.tsv"
     conda:
         "../envs/cotmask.yaml"
     threads: resource("evaluate", "threads")

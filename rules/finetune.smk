@@ -12,7 +12,7 @@ rule finetune:
     log:
         "logs/finetune/{model}/{train_set}/{method}/seed{seed}.log",
     benchmark:
-        "benchmarks/rules/finetune/{model}/{train_set}/{method}/seed{seed}.tsv"
+        "logs/benchmarks/finetune/{model}/{train_set}/{method}/seed{seed}.tsv"
     conda:
         "../envs/cotmask.yaml"
     threads: resource("finetune", "threads")

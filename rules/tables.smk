@@ -1,20 +1,20 @@
 # Aggregation: every evaluation -> Tables 1, 2, 5 counterparts, comparisons, the Fig. 3 data and
-# figures, and results/summary.json (cotmask.tables.build_tables). The inputs are the evaluate jobs'
+# figures, and results/summary.json (cotmask.report.build_tables). The inputs are the evaluate jobs'
 # directories; the index of evaluations (one entry per benchmark and decoding, with the paths of its
-# files in those directories) is built from the config in common.smk (sweep points flagged for
-# Fig. 3) and passed as a param.
+# files in those directories) is built from the config by the planner, cotmask.plan (sweep points
+# flagged for Fig. 3), and passed as a param.
 
 
 rule tables:
     input:
-        eval_dirs(),
+        PLAN.eval_dirs(),
     output:
         report_table_files(),
         summary=f"{RESULTS}/summary.json",
     log:
         "logs/tables/tables.log",
     benchmark:
-        "benchmarks/rules/tables/tables.tsv"
+        "logs/benchmarks/tables/tables.tsv"
     conda:
         "../envs/cotmask.yaml"
     threads: resource("tables", "threads")
@@ -22,7 +22,7 @@ rule tables:
         mem_mb=resource("tables", "mem_mb"),
         runtime=resource("tables", "runtime"),
     params:
-        index=index_records(),
-        options=tables_options(),
+        index=PLAN.index_records,
+        options=PLAN.tables_options(),
     script:
         "../scripts/tables.py"

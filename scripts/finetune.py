@@ -3,7 +3,8 @@
 Builds ``cotmask.train.FinetuneConfig.from_dict(...)`` from params.settings (the merged
 hyper-parameters, prompt template and seed), the base model (the tiny model directory given as
 input.base, else the hub id / local path in params.base_model), the training file, the output and
-checkpoint directories and the job's threads; then calls ``cotmask.train.run_finetune``, which trains
+checkpoint directories, the job's threads and the test file of the overfitting diagnostics (input.diagnostics,
+when the config turns them on); then calls ``cotmask.train.run_finetune``, which trains
 in this process, or with ``resources.gpu > 1`` (paper scale) as one process per GPU through
 ``accelerate launch`` (FSDP with the model's ``accelerate_config``, config/accelerate/fsdp_*.yaml).
 """
@@ -30,6 +31,7 @@ config = FinetuneConfig.from_dict(
         "output_dir": snakemake.output[0],
         "checkpoint_dir": snakemake.params.checkpoint_dir,
         "threads": snakemake.threads,
+        "diagnostics_test_file": snakemake.input.get("diagnostics"),
     }
 )
 run_finetune(

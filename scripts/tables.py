@@ -1,8 +1,9 @@
 """Snakemake adapter: aggregate every evaluation into tables, figures and results/summary.json.
 
-Calls ``cotmask.tables.build_tables(index, out_dir, **options)`` with the index of evaluations built
-in rules/common.smk (params.index) and the aggregation options of the config (params.options);
-out_dir is the folder of output.summary.
+Calls ``cotmask.report.build_tables(index, out_dir, **options)`` with the index of evaluations and the
+aggregation options of the config, both from the workflow's planner :mod:`cotmask.plan`
+(``Plan.index_records`` as params.index, ``Plan.tables_options()`` as params.options); out_dir is the
+folder of output.summary.
 """
 
 import os
@@ -17,7 +18,7 @@ from cotmask.logs import log_to  # noqa: E402
 
 log_to(snakemake.log[0])
 
-from cotmask.tables import build_tables  # noqa: E402
+from cotmask.report import build_tables  # noqa: E402
 
 build_tables(
     snakemake.params.index,

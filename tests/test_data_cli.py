@@ -1,14 +1,13 @@
-"""``cotmask data`` subcommands: build, augment, validate, sources (parser built from register_cli only)."""
+"""``cotmask data`` subcommands: build, augment, validate, sources (through ``cotmask.cli.main``)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
 
-from cotmask.data.cli import register_cli
+from cotmask import cli
 from cotmask.data.options import parse_cli_options
 from cotmask.data.validate import validate_file
 from cotmask.records import RecordError, read_jsonl
@@ -17,16 +16,13 @@ BAD = Path(__file__).parent / "fixtures" / "hub" / "malformed"
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="cotmask")
-    register_cli(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return cli.main(argv)
 
 
 def test_build_with_options(tmp_path, capsys):
     out = tmp_path / "gsm"
     code = run(["data", "build", "--source", "gsm_synth", "--out", str(out), "--option", "n_train=8",
-                "--option", "n_test=4", "--option", "splits=train,test", "--option", "template_holdout=true"])
+                "--option", "n_test=4", "--option", "splits=train,test", "--option", "template_holdout=True"])
     assert code == 0
     assert len(read_jsonl(out / "train.jsonl")) == 8 and len(read_jsonl(out / "test.jsonl")) == 4
     stats = json.loads((out / "stats.json").read_text())
@@ -34,11 +30,20 @@ def test_build_with_options(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
-def test_build_bad_option_exits_1_naming_it(tmp_path, capsys):
-    assert run(["data", "build", "--source", "gsm_synth", "--out", str(tmp_path / "x"), "--option", "n_trains=3"]) == 1
+def test_build_bad_option_exits_2_naming_it(tmp_path, capsys):
+    assert run(["data", "build", "--source", "gsm_synth", "--out", str(tmp_path / "x"), "--option", "n_trains=3"]) == 2
     assert "n_trains" in capsys.readouterr().err
-    assert run(["data", "build", "--source", "nope", "--out", str(tmp_path / "x")]) == 1
+    assert run(["data", "build", "--source", "nope", "--out", str(tmp_path / "x")]) == 2
     assert "nope" in capsys.readouterr().err
+    for option, message in [
+        ("n_train=many", "source 'gsm_synth': option 'n_train': expected an integer, got 'many'"),
+        ("holdout_fraction=1e400", "source 'gsm_synth': option 'holdout_fraction': expected a finite number"),
+        ("template_holdout=maybe", "source 'gsm_synth': option 'template_holdout': expected true or false"),
+    ]:
+        assert run(["data", "build", "--source", "gsm_synth", "--out", str(tmp_path / "x"), "--option", option]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"cotmask data build: error: {message}") and err.count("\n") == 1
+    assert not (tmp_path / "x").exists(), "bad options fail before any work"
     with pytest.raises(ValueError, match="key=value"):
         parse_cli_options(["n_train"])
     assert parse_cli_options(["a=1", "b=true", "c=x,y", "d=[\"p\"]", "e=0.5"]) == \
@@ -62,7 +67,7 @@ def test_augment_and_validate(tmp_path, capsys):
 )
 def test_validate_reports_file_line_field(file, line, field, capsys):
     path = BAD / file
-    assert run(["data", "validate", str(path)]) == 1
+    assert run(["data", "validate", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"{path}:{line}: field '{field}'" in err
     with pytest.raises(RecordError) as caught:

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from cotmask.data import build_source
-from cotmask.data.answers import gsm_final
+from cotmask.answers import gsm8k_answer
 from cotmask.records import read_jsonl
 
 
@@ -32,7 +32,7 @@ def test_records_deterministic_and_disjoint(tmp_path):
     assert len(train) == 40 and len(test) == 15 and stats["splits"]["train"]["n"] == 40
     assert not {r["question"] for r in train} & {r["question"] for r in test}
     for r in train + test:
-        assert abs(float(gsm_final(r["solution"])) - float(r["answer"])) < 1e-9
+        assert abs(float(gsm8k_answer(r["solution"])) - float(r["answer"])) < 1e-9
         assert r["metadata"]["template"].startswith("gsm_symbolic_") and r["metadata"]["n_steps"] >= 1
         assert "Give the result as your final answer" not in r["question"]
     assert len({r["metadata"]["template"] for r in train}) > 10

@@ -9,7 +9,7 @@ import pytest
 from math_verify import parse, verify
 
 from cotmask.data import build_source, source_splits
-from cotmask.data.answers import last_boxed
+from cotmask.answers import boxed_answer
 from cotmask.data.math_synth import FAMILIES, problem_from_metadata
 from cotmask.records import read_jsonl
 
@@ -37,7 +37,7 @@ def test_splits_schema_and_stats(built):
 
 def test_golds_verified_by_math_verify(built):
     for r in read_jsonl(built / "train.jsonl") + read_jsonl(built / "test.jsonl"):
-        boxed = last_boxed(r["solution"])
+        boxed = boxed_answer(r["solution"])
         assert boxed == r["answer"], r["id"]
         gold = parse(f"${r['answer']}$")
         assert gold, r["id"]

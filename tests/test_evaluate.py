@@ -73,10 +73,9 @@ def test_evaluate_end_to_end(model_dir, benchmark, tmp_path, calculator):
     assert summary["ci95"][0] <= summary["accuracy"] <= summary["ci95"][1]
 
 
-def test_evaluate_limit_and_cli(model_dir, benchmark, tmp_path, monkeypatch, capsys):
+def test_evaluate_limit_and_cli(model_dir, benchmark, tmp_path, capsys):
     import cotmask.cli
 
-    monkeypatch.setattr(cotmask.cli, "COMMAND_MODULES", ("cotmask.evaluate", "cotmask.scoring"))
     code = cotmask.cli.main([
         "evaluate", "--model", str(model_dir), "--benchmark", str(benchmark), "--predictions",
         str(tmp_path / "p.jsonl"), "--summary", str(tmp_path / "s.json"), "--prompt-template", "short",
@@ -212,10 +211,9 @@ def test_evaluate_suite_checks_every_run_before_loading(model_dir, benchmark, tm
     assert not out.exists()
 
 
-def test_evaluate_suite_cli(model_dir, benchmark, tmp_path, monkeypatch, capsys):
+def test_evaluate_suite_cli(model_dir, benchmark, tmp_path, capsys):
     import cotmask.cli
 
-    monkeypatch.setattr(cotmask.cli, "COMMAND_MODULES", ("cotmask.evaluate", "cotmask.scoring"))
     runs = [{"name": f"b.{mode}", "benchmark_file": str(benchmark), "calculator": mode == "calc",
              "prompt_template": "short", "max_new_tokens": 30, "n_bootstrap": 50} for mode in ("plain", "calc")]
     (tmp_path / "runs.json").write_text(json.dumps({"runs": runs}))

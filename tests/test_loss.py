@@ -135,7 +135,7 @@ def test_finetune_uses_the_label_loss_and_trains_the_same(tiny_model_dir, tiny_r
 def test_length_grouped_batches_pad_less(tiny_model_dir, tmp_path):
     """group_by_length draws batches of similar length: less padding on a set of mixed lengths, the same
     examples per epoch, and a recorded padding fraction that matches the batches."""
-    from tests.conftest import make_tiny_records
+    from conftest import make_tiny_records
 
     records = make_tiny_records(256)  # the sampler sorts megabatches of min(n // 32, 50) batches
     for i, record in enumerate(records):  # mixed lengths: every other solution gets a long preamble

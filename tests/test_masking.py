@@ -55,6 +55,26 @@ def test_config_validation_names_the_field():
         MaskingConfig.from_dict({"mask_ratio": 0.4, "colour": "red"})
 
 
+def test_the_former_warmup_name_is_refused_with_the_new_one():
+    with pytest.raises(ValueError, match=r"^masking: key 'warmup_ratio' is now called 'mask_warmup_ratio'$"):
+        MaskingConfig.from_dict({"mask_ratio": 0.4, "warmup_ratio": 0.5})
+    assert MaskingConfig.from_dict({"mask_ratio": 0.4, "mask_warmup_ratio": 0.5}).ratio_at(1, 2) == 0.2
+
+
+def test_config_fields_are_converted_by_their_types():
+    """YAML ints and YAML 1.1's exponent strings become floats; wrong kinds name MaskingConfig.<field>."""
+    config = MaskingConfig(mask_ratio=1, mask_warmup_ratio="6.6e-1", neftune_alpha=5, noise="mask")
+    assert (config.mask_ratio, config.mask_warmup_ratio, config.neftune_alpha) == (1.0, 0.66, 5.0)
+    assert all(type(v) is float for v in (config.mask_ratio, config.mask_warmup_ratio, config.neftune_alpha))
+    assert MaskingConfig.from_flat({"mask_ratio": 0, "mask_warmup_ratio": 0}).ratio_at(3, 10) == 0.0
+    with pytest.raises(ValueError, match=r"^MaskingConfig\.mask_ratio: expected a finite number, got True$"):
+        MaskingConfig(mask_ratio=True)
+    with pytest.raises(ValueError, match=r"^MaskingConfig\.noise: expected a string, got 3$"):
+        MaskingConfig(noise=3)
+    with pytest.raises(ValueError, match=r"^MaskingConfig\.neftune_alpha: expected a finite number, got inf$"):
+        MaskingConfig(noise="neftune", mask_ratio=0.2, neftune_alpha=float("inf"))
+
+
 def test_masked_fraction_close_to_p_on_answers_and_zero_elsewhere():
     p = 0.4
     features = _features(200)
@@ -178,7 +198,7 @@ def test_collator_noise_is_reproducible_per_seed_and_call():
 
 
 def test_schedule_assigns_micro_batches_to_optimizer_steps():
-    collator = _collator(mask_ratio=0.4, warmup_ratio=0.5)
+    collator = _collator(mask_ratio=0.4, mask_warmup_ratio=0.5)
     collator.attach_schedule(max_steps=10, gradient_accumulation_steps=3)
     collator.begin_epoch(4)
     for _ in range(7):
@@ -190,7 +210,7 @@ def test_schedule_assigns_micro_batches_to_optimizer_steps():
 
 
 def test_ratio_schedule_formula():
-    cfg = MaskingConfig(mask_ratio=0.4, warmup_ratio=2 / 3)
+    cfg = MaskingConfig(mask_ratio=0.4, mask_warmup_ratio=2 / 3)
     assert cfg.ratio_at(0, 30) == 0.0
     assert cfg.ratio_at(7, 30) == pytest.approx(0.4 * 7 / 21)
     assert cfg.ratio_at(21, 30) == pytest.approx(0.4)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from cotmask.regime import CandidateResult, SelectionRule, candidate_from_runs, select_regime
+from cotmask.regime import CandidateResult, SelectionRule, candidate_from_runs, select_from_runs, select_regime
 
 
 def candidate(name, cost, sft=50.0, sft_long=50.0, ic=30.0, gap=None):
@@ -71,3 +73,43 @@ def test_candidate_from_runs_averages_seeds_and_distractor_benchmarks():
     with pytest.raises(ValueError, match="sft_long"):
         candidate_from_runs("c", 1.0, {("sft", "gsm_test"): [1.0]}, in_distribution="gsm_test",
                             distractor_benchmarks=[])
+
+
+def _write(path, data):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def test_the_rule_reads_the_runs_files(tmp_path):
+    """Candidates recompute from evaluation summaries and training metrics; the cost is parameters x tokens."""
+    records = []
+    accuracy = {("a", "sft"): [0.5, 0.6], ("a", "sft_long"): [0.4, 0.44], ("b", "sft"): [0.7, 0.7],
+                ("b", "sft_long"): [0.7, 0.7]}
+    for (train_set, method), values in accuracy.items():
+        for seed, value in enumerate(values, start=1):
+            for benchmark, shift in (("test", 0.0), ("ic", -0.4)):
+                summary = _write(tmp_path / train_set / method / f"{seed}.{benchmark}.json", {"accuracy": value + shift})
+                records.append({"model": "m", "train_set": train_set, "method": method, "seed": seed,
+                                "benchmark": benchmark, "decoding": "calc", "summary": summary})
+    base = _write(tmp_path / "base.json", {"n_parameters": 10, "train_tokens_this_run": 50, "steps_this_run": 5,
+                                          "max_steps": 10})
+    runs = {}
+    for train_set, tokens, gap in (("a", 30, 20.0), ("b", 10, 1.0)):
+        folder = tmp_path / "ft" / train_set
+        _write(folder / "train_metrics.json", {"train_tokens_this_run": tokens, "steps_this_run": 3, "max_steps": 3,
+                                               "diagnostics": {"accuracy_gap": gap}})
+        runs[f"m/{train_set}"] = [str(folder)]
+    regime = {"points": [{"axis": "size", "value": 1, "model": "m", "train_set": "a"},
+                         {"axis": "size", "value": 2, "model": "m", "train_set": "b"}],
+              "in_distribution": "test", "distractor_benchmarks": ["ic"], "decoding": "calc",
+              "selection": {"min_sft_accuracy": 40.0}}
+    result = select_from_runs(regime, records, base_metrics={"m": base}, sft_long_runs=runs)
+    by_name = {c["name"]: c for c in result["candidates"]}
+    assert by_name["m/a"]["sft_accuracy"] == pytest.approx(55.0)
+    assert by_name["m/a"]["sft_long_accuracy"] == pytest.approx(42.0)
+    assert by_name["m/a"]["ic_accuracy"] == pytest.approx(15.0)
+    assert by_name["m/a"]["cost"] == pytest.approx(10 * (100 + 30))  # pre-training resumed: 50 tokens in 5 of 10 steps
+    assert by_name["m/a"]["accuracy_gap"] == 20.0
+    assert result["chosen"] == "m/a"  # m/b is cheaper but does not overfit (SFT-long = SFT, gap 1)
+    assert result["rule"]["min_sft_accuracy"] == 40.0

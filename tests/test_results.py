@@ -1,6 +1,6 @@
-"""The committed results and the README agree: every result row the README shows is a row of a table in
-results/tables/ (the default run) or results/full/tables/ (config/full.yaml), and each folder's tables are
-the ones its summary.json describes."""
+"""The committed results and the documentation agree: every result row the README or a docs/ page shows is
+a row of a table in results/tables/ (the default run) or results/full/tables/ (config/full.yaml), and each
+folder's tables are the ones its summary.json describes."""
 
 from __future__ import annotations
 
@@ -12,15 +12,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+#: the pages that show results: the README and every docs/ page (links there are relative to docs/)
+DOCUMENTS = [README, *sorted((ROOT / "docs").glob("*.md"))]
 TABLES = ROOT / "results" / "tables"
 #: every committed results folder: the default run's and the full study's (results_dir of config/full.yaml)
 RESULT_DIRS = [path for path in (ROOT / "results", ROOT / "results" / "full") if (path / "summary.json").exists()]
 MODEL_ROW = re.compile(r"^\|\s*(llama|mistral)\s*\|")
 
 
-def readme_result_rows() -> list[str]:
-    """README table rows that report a result of the embedded run (rows that start with a model name)."""
-    return [line.rstrip() for line in README.read_text().splitlines() if MODEL_ROW.match(line)]
+def documented_result_rows() -> list[str]:
+    """Table rows of the README and docs/ that report a result of an embedded run (rows that start with a
+    model name)."""
+    return [line.rstrip() for doc in DOCUMENTS for line in doc.read_text().splitlines() if MODEL_ROW.match(line)]
 
 
 def committed_table_rows() -> set[str]:
@@ -31,20 +34,23 @@ def committed_table_rows() -> set[str]:
 
 
 @pytest.mark.skipif(not TABLES.is_dir(), reason="results/tables not committed")
-def test_every_readme_result_row_is_in_results():
-    rows = readme_result_rows()
-    assert rows, "the README shows no result rows"
+def test_every_documented_result_row_is_in_results():
+    rows = documented_result_rows()
+    assert rows, "the README and docs/ show no result rows"
+    assert any(MODEL_ROW.match(line) for line in README.read_text().splitlines()), "the README shows no result row"
     committed = committed_table_rows()
     stale = [row for row in rows if row not in committed]
-    assert not stale, "README rows not found in results{,/full}/tables/*.md (regenerated?):\n" + "\n".join(stale)
+    assert not stale, "documented rows not found in results{,/full}/tables/*.md (regenerated?):\n" + "\n".join(stale)
 
 
 @pytest.mark.skipif(not TABLES.is_dir(), reason="results/tables not committed")
-def test_readme_links_to_existing_results():
-    links = set(re.findall(r"\]\((results/[^)\s]+)\)", README.read_text()))
-    assert links
+def test_documents_link_to_existing_results():
+    links = set(re.findall(r"\]\((results/[^)\s#]+)", README.read_text()))
+    assert links, "the README links to no results file"
+    for doc in DOCUMENTS[1:]:
+        links |= {link[3:] for link in re.findall(r"\]\((\.\./results/[^)\s#]+)", doc.read_text())}
     missing = sorted(link for link in links if not (ROOT / link).exists())
-    assert not missing, f"README links to missing results files: {missing}"
+    assert not missing, f"README or docs/ link to missing results files: {missing}"
 
 
 @pytest.mark.parametrize("folder", RESULT_DIRS, ids=lambda path: str(path.relative_to(ROOT)))
@@ -80,13 +86,14 @@ def test_the_default_results_record_the_current_numerics_version():
 def test_full_study_contains_the_default_run():
     """config/full.yaml shares every job of the default run: each cell of results/ has the same per-seed
     accuracies in results/full/ (same base models, data and fine-tunes, rebuilt from empty) -- when both were
-    made with the same numerics version; otherwise the README must say that results/full/ is older."""
+    made with the same numerics version; otherwise docs/results-embedded.md must say that results/full/ is older."""
     import pandas as pd
 
     versions = [numerics_version(folder) for folder in RESULT_DIRS]
     if versions[0] != versions[1]:
         marker = f"numerics version {versions[1]}"
-        assert marker in README.read_text(), f"README must say that results/full/ was made with {marker}"
+        results_page = ROOT / "docs" / "results-embedded.md"
+        assert marker in results_page.read_text(), f"{results_page.name} must say that results/full/ was made with {marker}"
         pytest.skip(f"results/ (numerics version {versions[0]}) and results/full/ ({versions[1]}) come from "
                     "different code: regenerate results/full/ to compare them seed for seed")
     keys = ["model", "train_set", "method", "benchmark", "decoding"]

@@ -81,3 +81,23 @@ def test_run_profile_splits_job_time_into_training_decoding_and_the_rest(tmp_pat
     assert summary["evaluate"]["decode_s"] == 6.0 and summary["evaluate"]["other_per_job_s"] == 4.0
     assert "| `finetune` | 2 | 1.3 min | 1.1 min | 0.2 min | 7.5 s | 2,000 | 10.0% |" in capsys.readouterr().out
     assert tool.main(["--rules", str(tmp_path / "none")]) == 2
+
+
+
+def test_default_folders_are_where_the_rules_write_their_benchmark_files(tmp_path, monkeypatch, capsys):
+    """Every rule's `benchmark:` file lies under logs/benchmarks/<rule>/, which both tools read by default."""
+    import re
+
+    paths = []
+    for smk in sorted((ROOT / "rules").glob("*.smk")):
+        paths += re.findall(r"benchmark:\s*\n\s*f?\"([^\"]+)\"", smk.read_text())
+    # data_<dataset>, augment, rejection_sample, train_tokenizer, base_model, finetune, evaluate, tables,
+    # regime_selection, regime_map
+    assert len(paths) == 10
+    assert all(path.startswith("logs/benchmarks/") for path in paths), paths
+    monkeypatch.chdir(tmp_path)
+    assert load_profile_tool().main([]) == 2  # no logs/benchmarks yet
+    write(tmp_path / "logs" / "benchmarks" / "tables" / "tables.tsv", 8.0, 300)
+    assert load_tool().main([]) == 0
+    assert "| `tables` | 1 |" in capsys.readouterr().out
+    assert load_profile_tool().main([]) == 0

@@ -1,4 +1,4 @@
-"""Tests of cotmask.tables and cotmask.plots on synthetic evaluation files.
+"""Tests of cotmask.report (tables and figures) on synthetic evaluation files.
 
 A fixed-RNG study is written in the workflow's layout (work/evals/{model}/{train_set}/{method}/
 seed{seed}/{benchmark}.{decoding}.jsonl|.json): 2 models x 2 train sets x 3 methods x 3 seeds x 4
@@ -8,7 +8,6 @@ checked against values recomputed here directly from the JSONL files.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -20,11 +19,12 @@ import pandas as pd
 import pytest
 from scipy.stats import binomtest
 
-from cotmask import plots, stats, tables
+from cotmask import cli, report, stats
+from cotmask.report import plots
 
 FIXTURES = Path(__file__).parent / "fixtures" / "evals"
 MODELS = ("tiny-llama", "tiny-mistral")
-TRAIN_SETS = ("base", "rft")
+TRAIN_SETS = ("gsm", "rft")
 METHODS = {
     "sft": 0.0,
     "sft_long": 0.03,
@@ -39,7 +39,7 @@ BENCHMARKS = {
 }  # base accuracy
 DECODINGS = ("plain", "calc")
 N_ITEMS = 20
-SWEEP = [(0.2, 0.0), (0.2, 2 / 3), (0.6, 0.0), (0.6, 2 / 3)]  # (mask_ratio, mask_warmup)
+SWEEP = [(0.2, 0.0), (0.2, 2 / 3), (0.6, 0.0), (0.6, 2 / 3)]  # (mask_ratio, mask_warmup_ratio)
 N_RESAMPLES = 60
 
 
@@ -135,7 +135,7 @@ def make_study(
                                 "benchmark": bench,
                                 "decoding": decoding,
                                 "mask_ratio": 0.4 if method == "mft" else 0.0,
-                                "mask_warmup": 2 / 3 if method == "mft" else 0.0,
+                                "mask_warmup_ratio": 2 / 3 if method == "mft" else 0.0,
                                 "epochs": 3 if method == "sft" else 10,
                                 "method_kind": "mft" if method == "mft" else "sft",
                                 "sweep": False,
@@ -152,13 +152,13 @@ def make_study(
                 )
                 entry = {
                     "model": "tiny-llama",
-                    "train_set": "base",
+                    "train_set": "gsm",
                     "method": method,
                     "seed": seed_,
                     "benchmark": "gsm8k",
                     "decoding": decoding,
                     "mask_ratio": ratio,
-                    "mask_warmup": warmup,
+                    "mask_warmup_ratio": warmup,
                     "epochs": 10,
                     "method_kind": "mft",
                     "sweep": True,
@@ -172,7 +172,7 @@ def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
     index = make_study(root / "work" / "evals")
     out = root / "results"
-    summary = tables.build_tables(index, out, n_resamples=N_RESAMPLES, bootstrap_seed=3)
+    summary = report.build_tables(index, out, rft_train_set="rft", n_resamples=N_RESAMPLES, bootstrap_seed=3)
     return {"index": index, "out": out, "summary": summary}
 
 
@@ -237,14 +237,14 @@ def _latex_rows(path: Path) -> list[dict[str, str]]:
 
 def test_every_documented_output_is_written(built):
     out = built["out"]
-    for name, path in tables.output_paths(out).items():
+    for name, path in report.output_paths(out).items():
         assert path.is_file(), name
         if name.endswith(".png"):
             assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
             assert path.stat().st_size > 5000
     assert not list(out.rglob("*.tmp"))
     docs = (Path(__file__).parents[1] / "docs" / "results.md").read_text(encoding="utf-8")
-    for name in tables.output_paths(out):
+    for name in report.output_paths(out):
         assert name.rsplit(".", 1)[0] in docs, f"{name} is not described in docs/results.md"
 
 
@@ -265,9 +265,9 @@ def test_table1_numbers_match_raw_files(built):
         assert column in table.columns
     assert len(table) == len(MODELS) * len(TRAIN_SETS) * len(DECODINGS)
     row = table[
-        (table.model == "tiny-mistral") & (table.train_set == "base") & (table.decoding == "calc")
+        (table.model == "tiny-mistral") & (table.train_set == "gsm") & (table.decoding == "calc")
     ].iloc[0]
-    key = {"model": "tiny-mistral", "train_set": "base", "benchmark": "gsm8k", "decoding": "calc"}
+    key = {"model": "tiny-mistral", "train_set": "gsm", "benchmark": "gsm8k", "decoding": "calc"}
     mft, sft = _load(index, method="mft", **key), _load(index, method="sft", **key)
     assert row["gsm_mft_mean"] == pytest.approx(statistics.fmean(_seed_accuracies(mft)), abs=1e-4)
     assert row["gsm_mft_sd"] == pytest.approx(statistics.stdev(_seed_accuracies(mft)), abs=1e-4)
@@ -275,7 +275,7 @@ def test_table1_numbers_match_raw_files(built):
     delta = statistics.fmean(_seed_accuracies(mft)) - statistics.fmean(_seed_accuracies(sft))
     assert row["gsm_mft_minus_sft"] == pytest.approx(delta, abs=1e-4)
     assert row["gsm_mft_minus_sft_ci_low"] < row["gsm_mft_minus_sft_ci_high"]
-    # paper numbers: mistral <-> Mistral-7B, base <-> GSM8K (Table 1: 60.9 / 64.0), no MATH entry
+    # paper numbers: mistral <-> Mistral-7B, gsm <-> GSM8K (Table 1: 60.9 / 64.0), no MATH entry
     assert (row["paper_model"], row["paper_train_set"]) == ("Mistral-7B", "GSM8K")
     assert (row["gsm_paper_sft"], row["gsm_paper_mft"]) == (60.9, 64.0)
     assert math.isnan(row["math_paper_sft"])
@@ -311,7 +311,7 @@ def test_markdown_latex_and_csv_agree(built):
 def test_comparisons_rows_and_mcnemar(built):
     index, out = built["index"], built["out"]
     comparisons = _csv(out, "comparisons")
-    for column in tables.COMPARISON_COLUMNS:
+    for column in report.COMPARISON_COLUMNS:
         assert column in comparisons.columns
     simple = comparisons[comparisons.train_set == comparisons.control_train_set]
     # 2 configured comparisons x models x train sets x (4 benchmarks + pooled) x decodings
@@ -348,22 +348,22 @@ def test_comparisons_rows_and_mcnemar(built):
 def test_table2_and_cross_comparison(built):
     index, out = built["index"], built["out"]
     table = _csv(out, "table2_rft")
-    assert set(table.train_set) == {"base", "rft"}
-    assert "mft_base_minus_rft_sft" in table.columns
+    assert set(table.train_set) == {"gsm", "rft"}
+    assert "mft_gsm_minus_rft_sft" in table.columns
     base = table[
-        (table.model == "tiny-llama") & (table.train_set == "base") & (table.decoding == "plain")
+        (table.model == "tiny-llama") & (table.train_set == "gsm") & (table.decoding == "plain")
     ].iloc[0]
     rft = table[
         (table.model == "tiny-llama") & (table.train_set == "rft") & (table.decoding == "plain")
     ].iloc[0]
     key = {"model": "tiny-llama", "benchmark": "gsm8k", "decoding": "plain"}
-    mft_base = _load(index, train_set="base", method="mft", **key)
+    mft_base = _load(index, train_set="gsm", method="mft", **key)
     sft_rft = _load(index, train_set="rft", method="sft", **key)
     expected = statistics.fmean(_seed_accuracies(mft_base)) - statistics.fmean(
         _seed_accuracies(sft_rft)
     )
-    assert base["mft_base_minus_rft_sft"] == pytest.approx(expected, abs=1e-4)
-    assert math.isnan(rft["mft_base_minus_rft_sft"])
+    assert base["mft_gsm_minus_rft_sft"] == pytest.approx(expected, abs=1e-4)
+    assert math.isnan(rft["mft_gsm_minus_rft_sft"])
     assert (rft["paper_train_set"], rft["paper_sft"], rft["paper_mft"]) == (
         "GSM8K-RFT-100",
         47.6,
@@ -390,7 +390,7 @@ def test_table5_pooled_and_deltas(built):
     two = _load(
         index,
         model="tiny-llama",
-        train_set="base",
+        train_set="gsm",
         method="mft",
         benchmark="gsm_ic_2step",
         decoding="calc",
@@ -398,7 +398,7 @@ def test_table5_pooled_and_deltas(built):
     many = _load(
         index,
         model="tiny-llama",
-        train_set="base",
+        train_set="gsm",
         method="mft",
         benchmark="gsm_ic_mstep",
         decoding="calc",
@@ -429,7 +429,7 @@ def test_fig3_data(built):
     runs = _load(
         index,
         model="tiny-llama",
-        train_set="base",
+        train_set="gsm",
         method="mft_r0.6_nw",
         benchmark="gsm8k",
         decoding="calc",
@@ -460,7 +460,7 @@ def test_cells_steps_and_summary_json(built):
         "plain": len(index) // 2,
     }
     assert {f["path"] for f in on_disk["inputs"]["files"]} == {e["path"] for e in index}
-    assert set(on_disk["tables"]) == set(tables.TABLE_STEMS)
+    assert set(on_disk["tables"]) == set(report.TABLE_STEMS)
     assert len(on_disk["tables"]["comparisons"]) == len(_csv(out, "comparisons"))
     assert on_disk["settings"]["n_resamples"] == N_RESAMPLES
     assert summary["tables"]["table1_main"] == on_disk["tables"]["table1_main"]
@@ -469,11 +469,18 @@ def test_cells_steps_and_summary_json(built):
 
 
 def test_results_are_deterministic_and_order_independent(built, tmp_path):
-    index = list(reversed(built["index"]))
-    again = tables.build_tables(
-        index, tmp_path, n_resamples=N_RESAMPLES, bootstrap_seed=3, figures=False
-    )
+    """A reordered index gives the same numbers; with the training-set order given they are the same
+    tables, without it Table 1 lists the training sets in the index's order (here rft first)."""
+    index = sorted(reversed(built["index"]), key=lambda entry: entry["train_set"] != "rft")
+    options = {"rft_train_set": "rft", "n_resamples": N_RESAMPLES, "bootstrap_seed": 3, "figures": False}
+    again = report.build_tables(index, tmp_path / "a", train_set_order=["gsm", "rft"], **options)
     assert again["tables"] == built["summary"]["tables"]
+    reordered = report.build_tables(index, tmp_path / "b", **options)["tables"]
+    assert reordered["accuracy_cells"] == built["summary"]["tables"]["accuracy_cells"]
+    table1 = reordered["table1_main"]
+    assert [r["train_set"] for r in table1 if r["model"] == "tiny-llama"] == ["rft"] * 2 + ["gsm"] * 2
+    key = lambda row: (row["model"], row["train_set"], row["decoding"])  # noqa: E731
+    assert sorted(table1, key=key) == sorted(built["summary"]["tables"]["table1_main"], key=key)
 
 
 def test_figures_are_deterministic(built, tmp_path):
@@ -483,14 +490,14 @@ def test_figures_are_deterministic(built, tmp_path):
         tmp_path / "a.png",
         benchmark="gsm8k",
         decoding="calc",
-        method_labels=tables.DEFAULT_METHOD_LABELS,
+        method_labels=report.DEFAULT_METHOD_LABELS,
     )
     second = plots.plot_fig3(
         fig3,
         tmp_path / "b.png",
         benchmark="gsm8k",
         decoding="calc",
-        method_labels=tables.DEFAULT_METHOD_LABELS,
+        method_labels=report.DEFAULT_METHOD_LABELS,
     )
     assert first.read_bytes() == second.read_bytes()
     # the figure drawn by build_tables from the same data (and the default spec) is the same file
@@ -506,15 +513,15 @@ def test_minimal_study_without_rft_ic_or_sweep(tmp_path):
             tmp_path / "evals",
             seed=1,
             models=("tiny-llama",),
-            train_sets=("base",),
+            train_sets=("gsm",),
             benchmarks=("gsm8k", "math"),
             sweep=False,
         )
         if e["method"] != "sft_long"
     ]
     out = tmp_path / "results"
-    tables.build_tables(index, out, n_resamples=20, figures=True)
-    assert all(p.is_file() for p in tables.output_paths(out).values())
+    report.build_tables(index, out, rft_train_set="rft", n_resamples=20, figures=True)
+    assert all(p.is_file() for p in report.output_paths(out).values())
     assert _csv(out, "table2_rft").empty and _csv(out, "table5_distractors").empty
     assert "No runs on the 'rft' training set" in (out / "tables" / "table2_rft.md").read_text(
         encoding="utf-8"
@@ -534,7 +541,7 @@ def small_index(tmp_path):
         tmp_path / "evals",
         seed=2,
         models=("tiny-llama",),
-        train_sets=("base",),
+        train_sets=("gsm",),
         benchmarks=("gsm8k",),
         decodings=("calc",),
         sweep=False,
@@ -543,8 +550,8 @@ def small_index(tmp_path):
 
 def test_missing_file_is_named(small_index, tmp_path):
     Path(small_index[3]["path"]).unlink()
-    with pytest.raises(tables.TableInputError, match=r"index entry 3 .*does not exist"):
-        tables.build_tables(small_index, tmp_path / "out", n_resamples=10, figures=False)
+    with pytest.raises(report.TableInputError, match=r"index entry 3 .*does not exist"):
+        report.build_tables(small_index, tmp_path / "out", n_resamples=10, figures=False)
     assert not (tmp_path / "out").exists()
 
 
@@ -555,11 +562,11 @@ def test_malformed_item_line_is_named(small_index, tmp_path):
     record["correct"] = "yes"
     lines[4] = json.dumps(record)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with pytest.raises(tables.TableInputError, match=rf"{path.name}:5: field 'correct'"):
-        tables.build_tables(small_index, tmp_path / "out", n_resamples=10, figures=False)
+    with pytest.raises(report.TableInputError, match=rf"{path.name}:5: field 'correct'"):
+        report.build_tables(small_index, tmp_path / "out", n_resamples=10, figures=False)
     path.write_text("{not json\n", encoding="utf-8")
-    with pytest.raises(tables.TableInputError, match=rf"{path.name}:1.*invalid JSON"):
-        tables.load_evaluations(small_index)
+    with pytest.raises(report.TableInputError, match=rf"{path.name}:1.*invalid JSON"):
+        report.load_evaluations(small_index)
 
 
 def test_summary_disagreeing_with_items_is_named(small_index):
@@ -567,12 +574,12 @@ def test_summary_disagreeing_with_items_is_named(small_index):
     content = json.loads(summary.read_text(encoding="utf-8"))
     content["n"] = N_ITEMS + 1
     summary.write_text(json.dumps(content), encoding="utf-8")
-    with pytest.raises(tables.TableInputError, match=rf"{summary.name}: n = {N_ITEMS + 1}"):
-        tables.load_evaluations(small_index)
+    with pytest.raises(report.TableInputError, match=rf"{summary.name}: n = {N_ITEMS + 1}"):
+        report.load_evaluations(small_index)
     del content["accuracy"]
     summary.write_text(json.dumps(content), encoding="utf-8")
-    with pytest.raises(tables.TableInputError, match="'accuracy' is missing"):
-        tables.load_evaluations(small_index)
+    with pytest.raises(report.TableInputError, match="'accuracy' is missing"):
+        report.load_evaluations(small_index)
 
 
 def test_mismatched_items_across_arms_is_named(small_index):
@@ -583,21 +590,21 @@ def test_mismatched_items_across_arms_is_named(small_index):
     lines[0] = json.dumps(record)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(stats.ItemMismatchError, match=r"gsm8k-999") as error:
-        tables.load_evaluations(small_index)
+        report.load_evaluations(small_index)
     assert str(path) in str(error.value)
 
 
 def test_bad_index_entries(small_index):
     entry = dict(small_index[0])
     del entry["decoding"]
-    with pytest.raises(tables.TableInputError, match="index entry 0 .*'decoding'"):
-        tables.load_evaluations([entry])
-    with pytest.raises(tables.TableInputError, match="index entry 1 .*duplicate of index entry 0"):
-        tables.load_evaluations([small_index[0], dict(small_index[0])])
-    with pytest.raises(tables.TableInputError, match="'seed' must be an integer"):
-        tables.load_evaluations([{**small_index[0], "seed": "one"}])
-    with pytest.raises(tables.TableInputError, match="comparisons\\[0\\]: key 'control'"):
-        tables.build_tables(small_index, "unused", comparisons=[{"treatment": "mft"}])
+    with pytest.raises(report.TableInputError, match="index entry 0 .*'decoding'"):
+        report.load_evaluations([entry])
+    with pytest.raises(report.TableInputError, match="index entry 1 .*duplicate of index entry 0"):
+        report.load_evaluations([small_index[0], dict(small_index[0])])
+    with pytest.raises(report.TableInputError, match="'seed' must be an integer"):
+        report.load_evaluations([{**small_index[0], "seed": "one"}])
+    with pytest.raises(report.TableInputError, match="comparisons\\[0\\]: key 'control'"):
+        report.build_tables(small_index, "unused", comparisons=[{"treatment": "mft"}])
 
 
 def test_table3_rows_deltas_and_paper_numbers(built):
@@ -607,8 +614,8 @@ def test_table3_rows_deltas_and_paper_numbers(built):
     table = _csv(out, "table3_regularisers")
     llama = table[(table.model == "tiny-llama") & (table.decoding == "calc")].set_index("arm")
     assert list(llama.index) == ["SFT", "SFT-long", "MFT"]
-    assert set(llama.train_set) == {"base"}
-    key = dict(model="tiny-llama", train_set="base", benchmark="gsm8k", decoding="calc")
+    assert set(llama.train_set) == {"gsm"}
+    key = dict(model="tiny-llama", train_set="gsm", benchmark="gsm8k", decoding="calc")
     for arm, method in (("SFT", "sft"), ("SFT-long", "sft_long"), ("MFT", "mft")):
         per_seed = _seed_accuracies(_load(index, method=method, **key))
         assert llama.loc[arm, "gsm_mean"] == pytest.approx(statistics.fmean(per_seed), abs=1e-4)
@@ -639,21 +646,21 @@ def test_table3_configured_arms(small_index, tmp_path):
         {"label": "MFT", "method": "mft", "paper_method": "MFT, [mask] (m=1)"},
     ]
     out = tmp_path / "res"
-    tables.build_tables(small_index, out, table3_arms=arms, n_resamples=20, figures=False)
+    report.build_tables(small_index, out, table3_arms=arms, n_resamples=20, figures=False)
     table = _csv(out, "table3_regularisers")
     assert list(table.arm.unique()) == ["SFT", "MFT"]
     assert set(table[table.arm == "MFT"].paper_gsm) == {46.7}
     assert "gsm_minus_sft_long" not in table.columns
     markdown = (out / "tables" / "table3_regularisers.md").read_text(encoding="utf-8")
     assert "Arms without runs in this study: NEFTune." in markdown
-    with pytest.raises(tables.TableInputError, match=r"table3_arms\[1\].paper_method: no paper row 'NEFT'"):
-        tables.build_tables(
+    with pytest.raises(report.TableInputError, match=r"table3_arms\[1\].paper_method: no paper row 'NEFT'"):
+        report.build_tables(
             small_index, out, table3_arms=[arms[0], {**arms[1], "paper_method": "NEFT"}], figures=False
         )
-    with pytest.raises(tables.TableInputError, match="no arm is marked 'control: true'"):
-        tables.build_tables(small_index, out, table3_arms=arms[1:], figures=False)
-    with pytest.raises(tables.TableInputError, match=r"table3_arms\[1\]: unknown keys \['train_set'\]"):
-        tables.build_tables(
+    with pytest.raises(report.TableInputError, match="no arm is marked 'control: true'"):
+        report.build_tables(small_index, out, table3_arms=arms[1:], figures=False)
+    with pytest.raises(report.TableInputError, match=r"table3_arms\[1\]: unknown keys \['train_set'\]"):
+        report.build_tables(
             small_index, out, table3_arms=[arms[0], {**arms[1], "train_set": "rft"}], figures=False
         )
 
@@ -675,7 +682,7 @@ def test_committed_fixture_files_load_and_pair():
                 "summary": str(items.with_suffix(".json")),
             }
         )
-    evaluations = tables.load_evaluations(index)
+    evaluations = report.load_evaluations(index)
     by_method = {ev.method: ev for ev in evaluations}
     assert set(by_method) == {"sft", "mft"}
     paired = stats.pair_items(
@@ -687,7 +694,7 @@ def test_committed_fixture_files_load_and_pair():
     assert (result.b, result.c) == (2, 1)
 
 
-def test_cli_subcommand(small_index, tmp_path):
+def test_cli_subcommand(small_index, tmp_path, capsys):
     index_file = tmp_path / "index.json"
     index_file.write_text(json.dumps({"evaluations": small_index}), encoding="utf-8")
     options = tmp_path / "options.json"
@@ -701,31 +708,19 @@ def test_cli_subcommand(small_index, tmp_path):
         ),
         encoding="utf-8",
     )
-    parser = argparse.ArgumentParser()
-    tables.register_cli(parser.add_subparsers())
-    args = parser.parse_args(
-        [
-            "tables",
-            "--index",
-            str(index_file),
-            "--out-dir",
-            str(tmp_path / "res"),
-            "--options",
-            str(options),
-            "--n-resamples",
-            "25",
-            "--no-figures",
-        ]
-    )
-    assert args.func(args) == 0
+    argv = ["tables", "--index", str(index_file), "--out-dir", str(tmp_path / "res"), "--options", str(options),
+            "--n-resamples", "25", "--no-figures"]
+    assert cli.main(argv) == 0
     with open(tmp_path / "res" / "tables" / "comparisons.csv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert {(r["treatment"], r["control"]) for r in rows} == {("mft", "sft")}
     assert {r["n_clusters"] for r in rows} == {str(N_ITEMS)}  # cluster_by None: item-level
     assert not (tmp_path / "res" / "figures").exists()
     options.write_text(json.dumps({"bogus": 1}), encoding="utf-8")
-    with pytest.raises(tables.TableInputError, match="unknown keys \\['bogus'\\]"):
-        args.func(args)
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err == f"cotmask tables: error: {options}: unknown keys ['bogus']\n"
+    with pytest.raises(report.TableInputError, match="unknown keys \\['bogus'\\]"):
+        report.build_tables_from_files(index_file, tmp_path / "res", options_path=options)
 
 
 def test_accuracy_by_distractor_matches_raw_files(built):

@@ -104,23 +104,35 @@ def test_build_base_model_rejects_bad_shapes(tmp_path, tiny_records_file, tiny_t
         build_base_model(*common, hidden_size=32, num_heads=4, num_kv_heads=3)
     with pytest.raises(FileNotFoundError):
         build_base_model(str(tmp_path / "none"), [tiny_records_file], str(tmp_path / "y"))
+    with pytest.raises(ValueError, match=r"^build_base_model\.hidden_size: expected an integer, got '128'$"):
+        build_base_model(*common, hidden_size="128")
+    with pytest.raises(ValueError, match=r"^build_base_model\.pretrain_lr: expected a finite number, got 'fast'$"):
+        build_base_model(*common, pretrain_lr="fast")
+    with pytest.raises(ValueError, match=r"^train_tokenizer\.vocab_size: expected an integer, got 5\.5$"):
+        train_tokenizer([tiny_records_file], str(tmp_path / "x"), vocab_size=5.5)
     assert not (tmp_path / "x").exists()
 
 
-def test_cli_tokenizer_and_untrained_pretrain(tmp_path, tiny_records_file):
-    import argparse
+def test_build_base_model_converts_config_values(tmp_path, tiny_records_file, tiny_tokenizer_dir):
+    """Values as a YAML config gives them (1e-3 read as text, whole floats, paths) are converted first."""
+    metrics = build_base_model(Path(tiny_tokenizer_dir), [Path(tiny_records_file)], tmp_path / "m", hidden_size=32.0,
+                               num_layers=1, num_heads=2, intermediate_size=64, pretrain_epochs=0, pretrain_lr="1e-3")
+    settings = metrics["settings"]
+    assert (settings["hidden_size"], settings["pretrain_lr"]) == (32, 1e-3)
+    assert settings["corpus_files"] == [str(tiny_records_file)]
+    assert type(settings["hidden_size"]) is int and settings["tokenizer_dir"] == str(tiny_tokenizer_dir)
+    assert json.loads((tmp_path / "m" / "pretrain_metrics.json").read_text())["settings"] == settings
 
-    from cotmask.tiny import register_cli
 
-    parser = argparse.ArgumentParser()
-    register_cli(parser.add_subparsers(dest="command"))
+def test_cli_tokenizer_and_untrained_pretrain(tmp_path, tiny_records_file, capsys):
+    from cotmask import cli
+
     tok_dir, model_dir = tmp_path / "tok", tmp_path / "model"
-    args = parser.parse_args(["tokenizer", "--corpus", tiny_records_file, "--out", str(tok_dir), "--vocab-size", "180"])
-    assert args.func(args) == 0
-    args = parser.parse_args(["pretrain", "--tokenizer", str(tok_dir), "--corpus", tiny_records_file,
-                              "--out", str(model_dir), "--hidden-size", "16", "--num-layers", "1", "--num-heads", "2",
-                              "--intermediate-size", "32", "--epochs", "0"])
-    assert args.func(args) == 0
+    assert cli.main(["tokenizer", "--corpus", tiny_records_file, "--out", str(tok_dir), "--vocab-size", "180"]) == 0
+    assert cli.main(["pretrain", "--tokenizer", str(tok_dir), "--corpus", tiny_records_file,
+                     "--out", str(model_dir), "--hidden-size", "16", "--num-layers", "1", "--num-heads", "2",
+                     "--intermediate-size", "32", "--epochs", "0"]) == 0
+    assert json.loads(capsys.readouterr().out)["optimizer_steps"] == 0
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     assert model.config.hidden_size == 16 and model.config.vocab_size == len(AutoTokenizer.from_pretrained(model_dir))
     assert json.loads((model_dir / "pretrain_metrics.json").read_text())["optimizer_steps"] == 0

@@ -10,6 +10,7 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
+from cotmask.checkpoints import file_signature, replace_dir, settings_fingerprint
 from cotmask.encoding import encode_example, encode_records, split_tokens
 from cotmask.prompts import format_prompt
 from cotmask.records import read_jsonl
@@ -40,8 +41,12 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
         FinetuneConfig.from_dict({**base, "lerning_rate": 1e-5})
     with pytest.raises(ValueError, match="'epochs'"):
         FinetuneConfig.from_dict({**base, "epochs": 0})
-    with pytest.raises(ValueError, match="'learning_rate'"):
+    with pytest.raises(ValueError, match=r"^FinetuneConfig\.learning_rate: expected a finite number, got 'fast'$"):
         FinetuneConfig.from_dict({**base, "learning_rate": "fast"})
+    with pytest.raises(ValueError, match=r"^FinetuneConfig\.epochs: expected an integer, got 'ten'$"):
+        FinetuneConfig.from_dict({**base, "epochs": "ten"})
+    with pytest.raises(ValueError, match=r"^MaskingConfig\.mask_ratio: expected a finite number, got 'half'$"):
+        FinetuneConfig.from_dict({**base, "mask_ratio": "half"})
     with pytest.raises(ValueError, match="noise"):
         FinetuneConfig.from_dict({**base, "noise": "blur"})
     with pytest.raises(ValueError, match="prompt_template"):
@@ -59,7 +64,8 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
 def test_config_flat_nested_file_and_overrides(tmp_path):
     base = dict(base_model="m", train_file="t.jsonl", output_dir=str(tmp_path / "out"))
     flat = FinetuneConfig.from_dict({**base, "mask_ratio": 0.4, "noise": "random", "mask_warmup_ratio": 0.66})
-    nested = FinetuneConfig.from_dict({**base, "mask": {"mask_ratio": 0.4, "noise": "random", "warmup_ratio": 0.66}})
+    nested_mask = {"mask_ratio": 0.4, "noise": "random", "mask_warmup_ratio": 0.66}
+    nested = FinetuneConfig.from_dict({**base, "mask": nested_mask})
     assert flat.to_dict() == nested.to_dict()
     assert flat.checkpoint_dir == str(tmp_path / "out.checkpoints")
     assert flat.mask.needs_mask_token is False
@@ -72,6 +78,25 @@ def test_config_flat_nested_file_and_overrides(tmp_path):
         FinetuneConfig.from_file(path)
     with pytest.raises(ValueError, match="key=value"):
         apply_overrides({}, ["epochs"])
+
+
+def test_the_former_nested_warmup_name_is_an_error_naming_mask_warmup_ratio(tmp_path):
+    """``mask: {warmup_ratio: ...}`` (the name before the rename) is refused, in a mapping, a run file and an
+    override, with the message naming the new key; the new nested name gives the flat key's setting."""
+    base = dict(base_model="m", train_file="t.jsonl", output_dir=str(tmp_path / "out"))
+    message = r"masking: key 'warmup_ratio' is now called 'mask_warmup_ratio'"
+    with pytest.raises(ValueError, match=message):
+        FinetuneConfig.from_dict({**base, "mask": {"mask_ratio": 0.4, "warmup_ratio": 0.5}})
+    path = tmp_path / "cfg.yaml"
+    path.write_text("base_model: m\ntrain_file: t.jsonl\noutput_dir: o\nmask:\n  warmup_ratio: 0.5\n")
+    with pytest.raises(ValueError, match=r"cfg\.yaml: " + message):
+        FinetuneConfig.from_file(path)
+    path.write_text("base_model: m\ntrain_file: t.jsonl\noutput_dir: o\n")
+    with pytest.raises(ValueError, match=message):
+        FinetuneConfig.from_file(path, ["mask.warmup_ratio=0.5"])
+    nested = FinetuneConfig.from_file(path, ["mask.mask_warmup_ratio=0.5", "mask.mask_ratio=0.4"])
+    assert nested.mask.mask_warmup_ratio == 0.5
+    assert nested.to_dict()["mask"]["mask_warmup_ratio"] == 0.5 and "warmup_ratio" not in nested.to_dict()["mask"]
 
 
 def test_stale_checkpoints_are_dropped_and_incomplete_ones_skipped(tmp_path):
@@ -88,6 +113,25 @@ def test_stale_checkpoints_are_dropped_and_incomplete_ones_skipped(tmp_path):
     assert (root / "checkpoint-4").exists()
     prepare_checkpoint_dir(str(root), "bbb", True)
     assert last_complete_checkpoint(root) is None and not (root / "checkpoint-4").exists()
+
+
+def test_outputs_replace_atomically_and_fingerprints_follow_inputs(tmp_path):
+    final, tmp = tmp_path / "out", tmp_path / ".out.tmp"
+    for text in ("old", "new"):
+        tmp.mkdir()
+        (tmp / "weights.txt").write_text(text)
+        replace_dir(tmp, final)
+    assert (final / "weights.txt").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert file_signature(final / "weights.txt") == [["weights.txt", 3, (final / "weights.txt").stat().st_mtime_ns]]
+    assert file_signature(final) == file_signature(str(final / "weights.txt")) and file_signature(tmp) == []
+    assert settings_fingerprint({"a": 1, "b": [2]}) == settings_fingerprint({"b": [2], "a": 1}) != \
+        settings_fingerprint({"a": 1.5, "b": [2]})
+    cfg = FinetuneConfig(base_model=str(final), train_file=str(final / "weights.txt"), output_dir=str(tmp_path / "o"))
+    before = cfg.training_fingerprint()
+    same = FinetuneConfig(base_model=final, train_file=final / "weights.txt", output_dir=tmp_path / "o", threads=4.0)
+    assert same.training_fingerprint() == before, "paths and whole floats convert; threads is no training field"
+    (final / "weights.txt").write_text("newer")
+    assert cfg.training_fingerprint() != before
 
 
 # -- encoding ----------------------------------------------------------------------------------------------
@@ -153,7 +197,7 @@ def test_warmup_follows_optimizer_steps_under_gradient_accumulation(tiny_model_d
     # the k-th batch the model consumed is the k-th batch the collator made, with its step's ratio
     from cotmask.masking import MaskingConfig
 
-    schedule = MaskingConfig(mask_ratio=0.5, warmup_ratio=0.5)
+    schedule = MaskingConfig(mask_ratio=0.5, mask_warmup_ratio=0.5)
     expected = [schedule.ratio_at(s, 6) for s in range(6)]
     assert len(set(expected)) == 5  # the ratio changes at every step until it saturates
     assert metrics["mask_ratio_per_step"] == pytest.approx(expected)
@@ -247,21 +291,17 @@ def test_resume_after_interruption_gives_the_same_weights(tiny_model_dir, tiny_r
                            base["model.embed_tokens.weight"])
 
 
-def test_cli_train_with_overrides(tiny_model_dir, tiny_records_file, tmp_path):
-    import argparse
+def test_cli_train_with_overrides(tiny_model_dir, tiny_records_file, tmp_path, capsys):
+    from cotmask import cli
 
-    from cotmask.train import register_cli
-
-    parser = argparse.ArgumentParser()
-    register_cli(parser.add_subparsers(dest="command"))
     config = tmp_path / "ft.yaml"
     config.write_text(
         f"base_model: {tiny_model_dir}\ntrain_file: {tiny_records_file}\noutput_dir: {tmp_path / 'out'}\n"
         "prompt_template: short\nmax_length: 96\nper_device_batch_size: 8\nlimit: 16\nepochs: 3\n"
         "mask: {mask_ratio: 0.4, noise: random}\n"
     )
-    args = parser.parse_args(["train", "--config", str(config), "--set", "epochs=1", "--set", "learning_rate=1e-3"])
-    assert args.func(args) == 0
+    assert cli.main(["train", "--config", str(config), "--set", "epochs=1", "--set", "learning_rate=1e-3"]) == 0
+    assert json.loads(capsys.readouterr().out)["optimizer_steps"] == 2
     saved = json.loads((tmp_path / "out" / "train_metrics.json").read_text())
     assert saved["optimizer_steps"] == 2 and saved["config"]["learning_rate"] == 1e-3
     assert saved["config"]["mask"]["noise"] == "random"

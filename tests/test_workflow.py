@@ -2,8 +2,8 @@
 a real smoke run, partial reruns after it, and the report.
 
 Snakemake always runs in a temporary copy of the workflow files (never in the repository). The
-expected jobs are computed here from the config files, by an implementation independent of
-rules/common.smk, so that a planning bug in either shows up as a mismatch.
+dry runs must plan exactly the jobs of the planner (cotmask.plan.Plan, unit-tested in test_plan.py);
+the smoke config's job counts are also written out by hand below.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from cotmask.plan import Plan, validated_config
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_ITEMS = ("Snakefile", "rules", "scripts", "config", "envs", "profiles", "report")
@@ -100,125 +102,22 @@ def write(cfg: dict, path: Path) -> Path:
     return path
 
 
-# --------------------------------------------------- expected jobs, computed from a config
-
-DEFAULT_SEEDS = [1, 2, 3]
-DEFAULT_DECODINGS = ["plain", "calc"]
-DEFAULT_WARMUP = [0.667, 0.0]
+# ------------------------------------------------------------------- the plan of a config
 
 
-def _setting(cfg: dict, model: str, train_set: str, method: str, key: str, default):
-    """The value of a fine-tuning key after the layers training/model/train set/method/cell."""
-    value = cfg.get("training", {}).get(key, default)
-    layers = [
-        cfg["models"][model].get("finetune") or {},
-        cfg["train_sets"][train_set].get("finetune") or {},
-        cfg["methods"][method],
-    ]
-    for cell in cfg.get("cells", []):
-        if (cell["model"], cell["train_set"]) == (model, train_set):
-            layers.append((cell.get("overrides") or {}).get(method, {}))
-    for layer in layers:
-        value = layer.get(key, value)
-    return value
+def plan_of(cfg: dict) -> Plan:
+    """The planner's view of a config (schema defaults filled in, as the workflow does)."""
+    return Plan(validated_config(cfg))
 
 
-def _decodings(cfg: dict, benchmark: str, restrict=None) -> list[str]:
-    own = cfg["benchmarks"][benchmark].get("decodings") or cfg.get("decodings", DEFAULT_DECODINGS)
-    return [d for d in own if restrict is None or d in restrict]
+def evaluation_runs_of(plan: Plan) -> list[tuple]:
+    """(model, train_set, method, seed, benchmark, decoding) of every evaluation of the plan."""
+    return plan.evaluation_runs
 
 
-def sweep_methods(cfg: dict, sweep: dict) -> list[str]:
-    """Method of every sweep point: base method where its own setting, else base_p<r>_w<w>."""
-    base = sweep.get("base_method", "mft")
-    m, t = sweep["model"], sweep["train_set"]
-    own = (
-        _setting(cfg, m, t, base, "mask_ratio", 0.0),
-        _setting(cfg, m, t, base, "mask_warmup_ratio", 0.0),
-    )
-    methods = []
-    for warmup in sweep.get("warmup", DEFAULT_WARMUP):
-        for ratio in sweep["ratios"]:
-            same = abs(own[0] - ratio) < 1e-9 and abs(own[1] - warmup) < 1e-9
-            methods.append(base if same else f"{base}_p{ratio:g}_w{warmup:g}")
-    return methods
-
-
-def expected_evaluations(cfg: dict) -> set[tuple]:
-    seeds = cfg.get("seeds", DEFAULT_SEEDS)
-    runs = set()
-    for cell in cfg.get("cells", []):
-        for method in cell["methods"]:
-            for seed in cell.get("seeds") or seeds:
-                for bench in cell["benchmarks"]:
-                    for dec in _decodings(cfg, bench):
-                        runs.add((cell["model"], cell["train_set"], method, seed, bench, dec))
-    for sweep in (cfg.get("sweeps") or {}).values():
-        for method in sweep_methods(cfg, sweep):
-            for seed in sweep.get("seeds") or seeds:
-                for bench in sweep["benchmarks"]:
-                    for dec in _decodings(cfg, bench, sweep.get("decodings")):
-                        runs.add((sweep["model"], sweep["train_set"], method, seed, bench, dec))
-    return runs
-
-
-def expected_evaluated_finetunes(cfg: dict) -> set[tuple]:
-    """(model, train_set, method, seed) of every fine-tune with an evaluation: one evaluate job each."""
-    return {run[:4] for run in expected_evaluations(cfg)}
-
-
-def expected_finetunes(cfg: dict) -> set[tuple]:
-    """Fine-tunes of the evaluations plus those that sample RFT datasets (transitively)."""
-    finetunes = expected_evaluated_finetunes(cfg)
-    while True:
-        needed = needed_datasets(cfg, finetunes)
-        samplers = {
-            tuple(cfg["datasets"][d]["sampler"][k] for k in ("model", "train_set", "method", "seed"))
-            for d in needed
-            if cfg["datasets"][d].get("augment") == "rft"
-        }
-        if samplers <= finetunes:
-            return finetunes
-        finetunes |= samplers
-
-
-def tiny_models_used(cfg: dict, finetunes: set[tuple]) -> set[str]:
-    return {f[0] for f in finetunes if cfg["models"][f[0]].get("tiny")}
-
-
-def needed_datasets(cfg: dict, finetunes: set[tuple]) -> set[str]:
-    refs = [cfg["train_sets"][f[1]]["data"] for f in finetunes]
-    refs += [cfg["benchmarks"][run[4]]["data"] for run in expected_evaluations(cfg)]
-    tiny = tiny_models_used(cfg, finetunes)
-    if tiny:
-        refs += cfg["tokenizer"]["corpus"]
-        for model in tiny:
-            refs += ((cfg["models"][model]["tiny"].get("pretrain") or {}).get("corpus")) or []
-    needed, todo = set(), [r.split("/")[0] for r in refs]
-    while todo:
-        name = todo.pop()
-        if name in needed:
-            continue
-        needed.add(name)
-        todo += [r.split("/")[0] for r in cfg["datasets"][name].get("inputs") or []]
-    return needed
-
-
-def expected_counts(cfg: dict) -> dict[str, int]:
-    finetunes = expected_finetunes(cfg)
-    datasets = needed_datasets(cfg, finetunes)
-    counts = {f"data_{d}": 1 for d in datasets if cfg["datasets"][d].get("source")}
-    augments = [d for d in datasets if cfg["datasets"][d].get("augment")]
-    counts["augment"] = sum(cfg["datasets"][d]["augment"] != "rft" for d in augments)
-    counts["rejection_sample"] = sum(cfg["datasets"][d]["augment"] == "rft" for d in augments)
-    tiny = tiny_models_used(cfg, finetunes)
-    counts["train_tokenizer"] = 1 if tiny else 0
-    counts["base_model"] = len(tiny)
-    counts["finetune"] = len(finetunes)
-    counts["evaluate"] = len(expected_evaluated_finetunes(cfg))
-    counts["tables"] = 1
-    counts["all"] = 1
-    return {rule: n for rule, n in counts.items() if n}
+def evaluated_finetunes(plan: Plan) -> set[tuple]:
+    """(model, train_set, method, seed) of every evaluate job."""
+    return set(plan.evaluation_plans)
 
 
 def configfile_args(name: str) -> list[str]:
@@ -235,10 +134,27 @@ def workflow_dir(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_dry_run_job_counts(workflow_dir, name):
-    """Every config plans exactly the jobs its cells, sweeps and datasets imply (no hub access)."""
+    """Snakemake plans exactly the planner's jobs for every config (no hub access)."""
     result = snakemake(workflow_dir, "-n", "--quiet", "rules", *configfile_args(name))
     assert result.returncode == 0, result.stdout[-3000:]
-    assert job_counts(result.stdout) == expected_counts(load(CONFIGS[name]))
+    assert job_counts(result.stdout) == plan_of(load(CONFIGS[name])).job_counts()
+
+
+def test_dry_run_of_the_smoke_config_by_hand(workflow_dir):
+    """The smoke config's jobs, counted by hand from config/smoke.yaml (seeds [1]):
+
+    fine-tunes: cells llama/gsm {sft, mft} + mistral/metamath {sft, mft, sched_sampling} + llama/rft {sft}
+    = 6; the sweep (llama/gsm, base mft, ratios 0.2 and 0.4 at warm-up 0.667) adds mft_p0.2_w0.667 only,
+    since (0.4, 0.667) is mft's own setting -> 7, each with one evaluate job. The rft sampler llama/gsm/sft
+    seed 1 is a cell fine-tune. Datasets: sources gsm and mathsyn, metamath (augment), gsm_rft
+    (rejection_sample); both tiny models are used: one tokenizer, two base models.
+    """
+    result = snakemake(workflow_dir, "-n", "--quiet", "rules", *configfile_args("smoke"))
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert job_counts(result.stdout) == {
+        "data_gsm": 1, "data_mathsyn": 1, "augment": 1, "rejection_sample": 1, "train_tokenizer": 1,
+        "base_model": 2, "finetune": 7, "evaluate": 7, "tables": 1, "all": 1,
+    }
 
 
 def test_configfile_replaces_default_config(workflow_dir):
@@ -250,8 +166,8 @@ def test_configfile_replaces_default_config(workflow_dir):
     result = snakemake(workflow_dir, "-n", "--quiet", "rules", "--configfile", "no_sweep.yaml")
     assert result.returncode == 0, result.stdout[-3000:]
     counts = job_counts(result.stdout)
-    assert counts["finetune"] == len(expected_finetunes(cfg))
-    assert counts["finetune"] < len(expected_finetunes(load(CONFIGS["smoke"])))
+    assert counts == plan_of(cfg).job_counts()
+    assert counts["finetune"] == 6  # the smoke config's 7 without its sweep point mft_p0.2_w0.667
 
 
 def test_results_dir_moves_the_aggregated_outputs(workflow_dir):
@@ -302,6 +218,14 @@ def _break_results_dir(cfg):
     cfg["results_dir"] = "../elsewhere"
 
 
+def _break_dataset_name(cfg):
+    cfg["datasets"]["gsm-ic"] = {"source": "gsm_synth"}  # a dataset name is part of a rule name: no '-'
+
+
+def _break_cycle(cfg):
+    cfg["datasets"]["gsm_rft"]["sampler"]["train_set"] = "rft"  # samples with a model trained on itself
+
+
 def _break_table3_arm(cfg):
     cfg["tables"]["table3_arms"] = [
         {"label": "SFT", "method": "sft", "control": True},
@@ -322,6 +246,8 @@ def _break_table3_arm(cfg):
         (_break_table3_arm, "config: tables.table3_arms[1].method: unknown method 'dropuot'"),
         (_break_results_dir, "config: results_dir: '../elsewhere' does not match"),
         (_break_table3_paper_row, "config: tables.table3_arms[0].paper_method: unknown paper row 'SFT (7B)'"),
+        (_break_dataset_name, "config: datasets: 'gsm-ic' does not match"),
+        (_break_cycle, "config: datasets.gsm_rft: dependency cycle: gsm_rft -> gsm_rft"),
     ],
     ids=[
         "unknown-key",
@@ -334,6 +260,8 @@ def _break_table3_arm(cfg):
         "bad-table3-arm",
         "bad-results-dir",
         "bad-table3-paper-row",
+        "bad-dataset-name",
+        "rft-cycle",
     ],
 )
 def test_bad_config_fails_before_any_job(workflow_dir, breaker, message):
@@ -365,7 +293,7 @@ def test_rulegraph_has_every_stage_and_the_rft_edge(workflow_dir):
     dot = result.stdout[result.stdout.index("digraph") :]
     labels = dict(re.findall(r"^\s*(\d+)\[label = \"(\w+)\"", dot, flags=re.M))
     edges = {(labels[a], labels[b]) for a, b in re.findall(r"^\s*(\d+) -> (\d+)", dot, flags=re.M)}
-    expected_rules = set(expected_counts(load(CONFIGS["smoke"])))
+    expected_rules = set(plan_of(load(CONFIGS["smoke"])).job_counts())
     assert set(labels.values()) == expected_rules
     # the paper's DAG edge from a fine-tune to a dataset, and the chain to the tables
     assert ("finetune", "rejection_sample") in edges
@@ -392,25 +320,25 @@ def smoke_run(tmp_path_factory):
 
 @pytest.mark.slow
 def test_smoke_run_produces_every_output(smoke_run):
-    cfg = load(CONFIGS["smoke"])
-    evaluations = expected_evaluations(cfg)
-    for model, train_set, method, seed, bench, dec in evaluations:
+    plan = plan_of(load(CONFIGS["smoke"]))
+    runs = evaluation_runs_of(plan)
+    for model, train_set, method, seed, bench, dec in runs:
         prefix = smoke_run / "work" / "evals" / model / train_set / method / f"seed{seed}" / f"{bench}.{dec}"
         assert Path(f"{prefix}.jsonl").is_file()
         summary = json.loads(Path(f"{prefix}.json").read_text())
         assert summary["n"] > 0 and 0.0 <= summary["accuracy"] <= 1.0
         assert summary["calculator"] == (dec == "calc")
     # one evaluate job per fine-tune wrote exactly that fine-tune's (benchmark, decoding) files
-    for model, train_set, method, seed in expected_evaluated_finetunes(cfg):
+    for model, train_set, method, seed in evaluated_finetunes(plan):
         directory = smoke_run / "work" / "evals" / model / train_set / method / f"seed{seed}"
         written = {p.name for p in directory.iterdir() if p.name != ".snakemake_timestamp"}
-        pairs = {f"{b}.{d}" for m, t, x, s, b, d in evaluations if (m, t, x, s) == (model, train_set, method, seed)}
+        pairs = {f"{b}.{d}" for m, t, x, s, b, d in runs if (m, t, x, s) == (model, train_set, method, seed)}
         assert written == {f"{pair}.{ext}" for pair in pairs for ext in ("jsonl", "json")}, directory
     summary = json.loads((smoke_run / "results" / "summary.json").read_text())
-    assert summary["inputs"]["n_evaluations"] == len(evaluations)
+    assert summary["inputs"]["n_evaluations"] == len(runs) == 14  # test_plan.py derives the 14
     assert (smoke_run / "results" / "figures" / "fig3_mask_ratio.png").stat().st_size > 0
     # fine-tunes keep their Trainer checkpoints outside the declared output
-    for model, train_set, method, seed in expected_finetunes(cfg):
+    for model, train_set, method, seed in plan.finetunes:
         out = smoke_run / "work" / "models" / "ft" / model / train_set / method / f"seed{seed}"
         assert (out / "train_metrics.json").is_file()
         assert (smoke_run / "work" / "checkpoints" / model / train_set / method / f"seed{seed}").is_dir()
@@ -455,7 +383,7 @@ def test_changed_mask_ratio_reruns_exactly_the_affected_jobs(smoke_run):
     assert finetunes == {("mistral", "metamath", "mft", "1")}
     evaluations = finetune_keys(jobs, "evaluate")
     expected = {
-        tuple(map(str, ft)) for ft in expected_evaluated_finetunes(cfg) if ft[:3] == ("mistral", "metamath", "mft")
+        tuple(map(str, ft)) for ft in evaluated_finetunes(plan_of(cfg)) if ft[:3] == ("mistral", "metamath", "mft")
     }
     assert evaluations == expected
     assert {r for r, _ in jobs} == {"finetune", "evaluate", "tables", "all"}
@@ -469,7 +397,7 @@ def test_changed_benchmark_setting_reruns_only_its_evaluations(smoke_run):
     cfg["benchmarks"]["math_test"].setdefault("evaluation", {})["max_new_tokens"] = 17
     jobs = planned_jobs_after_param_change(smoke_run, cfg, "changed_benchmark.yaml")
     evaluations = finetune_keys(jobs, "evaluate")
-    expected = {tuple(map(str, run[:4])) for run in expected_evaluations(cfg) if run[4] == "math_test"}
+    expected = {tuple(map(str, run[:4])) for run in evaluation_runs_of(plan_of(cfg)) if run[4] == "math_test"}
     assert evaluations == expected and expected
     assert {r for r, _ in jobs} == {"evaluate", "tables", "all"}
 
@@ -484,10 +412,10 @@ def test_new_seed_runs_only_the_new_jobs(smoke_run):
     assert result.returncode == 0, result.stdout[-3000:]
     jobs = planned_jobs(result.stdout)
     finetunes = {tuple(w[k] for k in ("model", "train_set", "method", "seed")) for r, w in jobs if r == "finetune"}
-    assert finetunes == {tuple(map(str, f)) for f in expected_finetunes(new) - expected_finetunes(old)}
+    assert finetunes == {tuple(map(str, f)) for f in set(plan_of(new).finetunes) - set(plan_of(old).finetunes)}
     evaluations = {tuple(w[k] for k in ("model", "train_set", "method", "seed")) for r, w in jobs if r == "evaluate"}
     assert evaluations == {
-        tuple(map(str, f)) for f in expected_evaluated_finetunes(new) - expected_evaluated_finetunes(old)
+        tuple(map(str, f)) for f in evaluated_finetunes(plan_of(new)) - evaluated_finetunes(plan_of(old))
     }
     assert {r for r, _ in jobs} == {"finetune", "evaluate", "tables", "all"}
 

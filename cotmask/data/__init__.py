@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cotmask.data import augment, gsm_symbolic, gsm_synth, hub, math_synth
 from cotmask.data.options import Option, resolve_options
 from cotmask.data.rft import rejection_sample, select_rft_samples
 from cotmask.records import validate_record, write_json, write_jsonl
@@ -49,8 +50,6 @@ def _module(name: str):
 
 
 def _sources() -> dict[str, SourceSpec]:
-    from cotmask.data import gsm_symbolic, gsm_synth, hub, math_synth
-
     specs = [
         SourceSpec("gsm_synth", "cotmask.data.gsm_synth",
                    "procedural GSM-style word problems (train, test, ic_2step, ic_mstep)", gsm_synth.OPTIONS),
@@ -136,8 +135,6 @@ def build_augmented(kind: str, inputs: list[str], out_dir: str, **options: Any) 
         if len(inputs) != 1:
             raise ValueError("augmentation 'rft' takes exactly one input (the training file)")
         return rejection_sample(str(inputs[0]), out_dir, **options)
-    from cotmask.data import augment
-
     return augment.build(kind, [str(p) for p in inputs], out_dir, options)
 
 

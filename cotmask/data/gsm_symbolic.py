@@ -19,7 +19,7 @@ import random
 from collections import Counter
 from typing import Any
 
-from cotmask.data.answers import gsm_final, normalize_number
+from cotmask.answers import gsm8k_answer, normalize_number
 from cotmask.data.options import Option, at_least
 from cotmask.records import dataset_stats
 
@@ -40,7 +40,7 @@ OPTIONS: dict[str, Option] = {
 
 
 def _generators() -> tuple[list[int], dict[int, Any]]:
-    try:
+    try:  # here: reasoning-gym is an optional extra (pyproject's gsm-symbolic) and takes 1-2 s to import
         from reasoning_gym.arithmetic.gsm_symbolic import generators_00_49, generators_50_99
         from reasoning_gym.arithmetic.gsm_symbolic.gsm_symbolic import tasks_ok
     except ImportError as error:
@@ -82,7 +82,7 @@ def build_source_records(name: str, options: dict) -> tuple[dict[str, list[dict]
                 seed = rng.getrandbits(40)
                 item = _item(task, generators[task], seed)
                 answer = normalize_number(item["answer"])
-                final = gsm_final(item["solution"])
+                final = gsm8k_answer(item["solution"])
                 if answer is None or final is None or abs(float(final) - float(answer)) > 1e-9:
                     filtered["answer_mismatch"] += 1
                     continue

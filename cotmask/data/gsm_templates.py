@@ -518,7 +518,7 @@ def shopping(b: Builder) -> None:
     total = costs[0]
     if k > 1:
         total = b.step("total", "+", costs, "the total cost",
-                       f"In total, {p.name} spends [calc] dollars.", f"Together the things cost [calc] dollars.")
+                       f"In total, {p.name} spends [calc] dollars.", "Together the things cost [calc] dollars.")
     if coupon:
         off = b.given("coupon", b.num(hi=b.value(total) - 2))
         b.text(f"{p.He} uses a coupon for [{off}] dollars off.", f"{p.He} has a coupon that takes [{off}] dollars off.")
@@ -530,7 +530,7 @@ def shopping(b: Builder) -> None:
         bill = b.given("bill", b.pick([first + 10 * j for j in range(3) if first + 10 * j <= b.numbers.max_value] or [0]))
         b.text(f"{p.He} pays with [{bill}] dollars.", f"{p.He} gives the clerk [{bill}] dollars.")
         b.step("change", "-", [bill, total], "the change",
-               f"{p.He} gets [calc] dollars in change.", f"The change is [calc] dollars.")
+               f"{p.He} gets [calc] dollars in change.", "The change is [calc] dollars.")
         b.ask((f"How much change does {p.name} get?", f"How many dollars does {p.name} get back?"),
               f"{p.name} gets [answer] dollars in change.")
     else:
@@ -574,8 +574,8 @@ def travel(b: Builder) -> None:
                        f"In total, {p.he} goes [calc] miles.", f"Altogether {p.he} covers [calc] miles.")
     if rest:
         b.step("miles_left", "-", [trip, total], "the miles left",
-               f"{p.He} still has to go [calc] miles.", f"There are [calc] miles left.")
-        b.ask((f"How many more miles does {p.name} have to go?", f"How many miles of the trip are left?"),
+               f"{p.He} still has to go [calc] miles.", "There are [calc] miles left.")
+        b.ask((f"How many more miles does {p.name} have to go?", "How many miles of the trip are left?"),
               f"{p.name} has [answer] miles left to go.")
     else:
         b.ask((f"How many miles does {p.name} go in total?", f"How far does {p.name} go?"),
@@ -709,7 +709,7 @@ def recipe(b: Builder) -> None:
         b.text(f"{p.name} makes [{b1}] batches for a party and [{b2}] batches for {p.his} class.",
                f"{p.name} bakes [{b1}] batches for {p.his} class and [{b2}] batches for a party.")
         batches = b.step("all_batches", "+", [b1, b2], "the number of batches",
-                         f"{p.name} makes [calc] batches in total.", f"That is [calc] batches.")
+                         f"{p.name} makes [calc] batches in total.", "That is [calc] batches.")
     else:
         batches = b.given("batches", b.num(hi=10))
         b.text(f"{p.name} makes [{batches}] batches.", f"{p.name} bakes [{batches}] batches.")
@@ -756,7 +756,7 @@ def sharing(b: Builder) -> None:
         one = b.word("one", 1)
         b.text(f"{p.name} shares them equally with [{f}] friends.", f"{p.name} and [{f}] friends share them equally.")
         people = b.step("people", "+", [f, one], "the number of people",
-                        f"{p.name} and {p.his} friends are [calc] people.", f"That makes [calc] people.")
+                        f"{p.name} and {p.his} friends are [calc] people.", "That makes [calc] people.")
     else:
         people = b.given("kids", b.divisor(value, lo=2))
         b.text(f"{p.name} shares them equally among [{people}] kids.", f"[{people}] kids share them equally.")
@@ -789,12 +789,12 @@ def orchard(b: Builder) -> None:
     b.text(f"{p.name} plants [{rows}] rows of {trees} with [{per}] trees in each row.",
            f"A farmer, {p.name}, plants [{rows}] rows of {trees}, [{per}] trees in each row.")
     count = b.step("trees", "*", [rows, per], "the number of trees",
-                   f"{p.name} plants [calc] trees.", f"There are [calc] trees.")
+                   f"{p.name} plants [calc] trees.", "There are [calc] trees.")
     if dead:
         d = b.given("dead", b.num(hi=b.value(count) - 2))
         b.text(f"[{d}] of the trees do not grow.", f"Later, [{d}] trees die.")
         count = b.step("growing", "-", [count, d], "the number of trees that grow",
-                       f"So [calc] trees grow.", f"That leaves [calc] trees.")
+                       "So [calc] trees grow.", "That leaves [calc] trees.")
     give = b.given("per_tree", b.num(hi=12))
     b.text(f"Each tree gives [{give}] {fruit}.", f"Every tree grows [{give}] {fruit}.")
     total = b.step("fruit", "*", [count, give], f"the number of {fruit}",
@@ -803,7 +803,7 @@ def orchard(b: Builder) -> None:
         size = b.given("box_size", b.divisor(b.value(total), hi=12))
         b.text(f"{p.name} packs the {fruit} in boxes of [{size}].", f"The {fruit} go into boxes that hold [{size}] each.")
         b.step("boxes", "/", [total, size], "the number of boxes",
-               f"{p.He} fills [calc] boxes.", f"That is [calc] boxes.")
+               f"{p.He} fills [calc] boxes.", "That is [calc] boxes.")
         b.ask(f"How many boxes does {p.name} fill?", f"{p.name} fills [answer] boxes.")
     else:
         b.ask((f"How many {fruit} does {p.name} get?", f"How many {fruit} do the trees give?"),
@@ -836,17 +836,17 @@ def reading(b: Builder) -> None:
     if extra:
         b.text(f"{p.He} also reads [{e}] pages on Sunday.", f"On Sunday {p.he} reads [{e}] more pages.")
         read = b.step("read_all", "+", [read, e], "all pages read",
-                      f"{p.He} reads [calc] pages in all.", f"With Sunday, that is [calc] pages.")
+                      f"{p.He} reads [calc] pages in all.", "With Sunday, that is [calc] pages.")
     left = b.step("left", "-", [pages, read], "the pages left",
-                  f"{p.He} has [calc] pages left to read.", f"There are [calc] pages left.")
+                  f"{p.He} has [calc] pages left to read.", "There are [calc] pages left.")
     if days_left:
         rate = b.given("rate", r)
         b.step("more_days", "/", [left, rate], "the days needed",
-               f"{p.He} needs [calc] more days.", f"That takes [calc] days.")
+               f"{p.He} needs [calc] more days.", "That takes [calc] days.")
         b.ask(f"If {p.he} reads [{rate}] pages a day from now on, how many more days does {p.he} need to finish?",
               f"If {p.he} reads [{rate}] pages a day from now on, {p.he} needs [answer] more days to finish.")
     else:
-        b.ask((f"How many pages does {p.name} have left to read?", f"How many pages of the book are left?"),
+        b.ask((f"How many pages does {p.name} have left to read?", "How many pages of the book are left?"),
               f"{p.name} has [answer] pages left to read.")
 
 
@@ -866,12 +866,12 @@ def practice(b: Builder) -> None:
     b.text(f"{p.name} {does} for [{m}] minutes a day, [{d}] days a week.",
            f"On [{d}] days each week, {p.name} {does} for [{m}] minutes.")
     week = b.step("week", "*", [m, d], "the minutes in a week",
-                  f"Each week {p.he} {does} for [calc] minutes.", f"That is [calc] minutes a week.")
+                  f"Each week {p.he} {does} for [calc] minutes.", "That is [calc] minutes a week.")
     if extra:
         e = b.given("extra", b.num())
         b.text(f"{p.He} also {does} for [{e}] extra minutes each Saturday.", f"On Saturday {p.he} adds [{e}] more minutes.")
         week = b.step("week_all", "+", [week, e], "the minutes in a whole week",
-                      f"With Saturday, that is [calc] minutes a week.", f"So {p.he} {does} [calc] minutes each week.")
+                      "With Saturday, that is [calc] minutes a week.", f"So {p.he} {does} [calc] minutes each week.")
     if weeks:
         w = b.given("weeks", b.num(hi=8))
         b.step("all_minutes", "*", [week, w], "the minutes in all weeks",

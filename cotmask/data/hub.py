@@ -20,8 +20,9 @@ gsm_ic         google-research-datasets/GSM-IC            gsm_ic {new_question, 
                ``GSM-IC_2step.json`` / ``_mstep.json``    original_question, role_label, ...}
 =============  =========================================  ==============================================
 
-Gold answers: GSM-style = the number of the ``#### N`` line (or ``The answer is N``); MATH = the last
-``\\boxed{}``; MetaMathQA = the text after ``The answer is:``; GSM-IC = its ``answer`` field. A row without
+Gold answers (read by :mod:`cotmask.answers`, the rules the scorer applies to predictions): GSM-style =
+the number after the first ``####`` (or after the last ``The answer is``); MATH = the last ``\\boxed{}``;
+MetaMathQA = the text after the last ``The answer is:``; GSM-IC = its ``answer`` field. A row without
 one, or with a missing/empty field, or a line that is not JSON, stops the build with a
 :class:`~cotmask.records.RecordError` naming file, line and field. MathInstruct is the exception: its
 program-of-thought rows (and some free-form CoT rows) carry no final answer by design; they are kept
@@ -56,7 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cotmask.data.answers import answer_is, gsm_final, last_boxed, normalize_number
+from cotmask.answers import boxed_answer, gsm8k_answer, normalize_number, numeric_answer, stated_answer
 from cotmask.data.options import Option, at_least
 from cotmask.records import RecordError, dataset_stats
 
@@ -149,20 +150,17 @@ def question_solution(row: Row, fmt: str) -> tuple[str, str]:
 
 # ======================================================== answers per source
 def numeric_gold(row: Row, solution: str, field: str) -> str:
-    """GSM-style gold: ``#### N`` (or ``The answer is N``) as a plain number."""
-    found = gsm_final(solution)
-    if found is None:
-        stated = answer_is(solution)
-        found = normalize_number(stated) if stated else None
+    """GSM-style gold: ``#### N`` (or ``The answer is N``, N one plain number)."""
+    found = numeric_answer(solution, strict=True)
     if found is None:
         raise RecordError(row.path, row.line, field, "no final answer ('#### N' or 'The answer is N') in the solution")
     return found
 
 
 def boxed_gold(row: Row, solution: str, field: str) -> str:
-    found = last_boxed(solution)
+    found = boxed_answer(solution)
     if found is None:
-        stated = answer_is(solution)
+        stated = stated_answer(solution)
         if stated is None:
             raise RecordError(row.path, row.line, field, "no \\boxed{} answer in the solution")
         found = stated
@@ -170,7 +168,7 @@ def boxed_gold(row: Row, solution: str, field: str) -> str:
 
 
 def stated_gold(row: Row, solution: str, field: str) -> str:
-    found = answer_is(solution)
+    found = stated_answer(solution)
     if found is None:
         raise RecordError(row.path, row.line, field, "no 'The answer is: X' line in the response")
     return found
@@ -227,7 +225,7 @@ def convert_mathinstruct(row: Row, fmt: str, options: dict) -> tuple[dict, str |
         return {}, f"rationale_{rationale}_not_selected"
     answer = None
     if rationale == "cot":
-        answer = last_boxed(solution) or answer_is(solution) or gsm_final(solution)
+        answer = boxed_answer(solution) or stated_answer(solution) or gsm8k_answer(solution)
     meta: dict[str, Any] = {"rationale": rationale, "answer_extracted": answer is not None}
     if isinstance(row.data.get("source"), str):
         meta["origin"] = row.data["source"]
@@ -348,7 +346,7 @@ def read_rows(path: str | Path) -> Iterator[Row]:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
     if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # here: only parquet files need it, not the data jobs of JSONL sources
 
         for index, data in enumerate(pq.read_table(path).to_pylist(), start=1):
             yield Row(str(path), index, data)
@@ -454,7 +452,7 @@ def hub_rows(source: HubSource, split: str, options: dict) -> Iterator[Row]:
         url = options["hub_id"].format(file=file)
         yield from read_rows(fetch_url(source, url, options["cache_dir"]))
         return
-    try:
+    try:  # here, not at module level: datasets takes about a second to import and only hub downloads need it
         import datasets
     except ImportError as error:  # pragma: no cover - datasets is a dependency
         raise ImportError(f"source {source.name!r} needs the 'datasets' package ({error})") from None

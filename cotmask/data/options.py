@@ -1,8 +1,9 @@
 """Declared options of data sources and augmentations, checked before any work is done.
 
 Each source or augmentation declares its options as :class:`Option` objects. :func:`resolve_options`
-fills in defaults, coerces values given as strings (the CLI's ``--option key=value``) and raises a
-``ValueError`` naming the first unknown or malformed option.
+fills in defaults, converts the given values by the option's kind (the rule of :mod:`cotmask.settings`:
+e.g. ``"a,b"`` for a list, ``"1e-3"`` for a float) and raises a ``ValueError`` naming the first unknown or
+malformed option.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cotmask.settings import coerce
+
 
 @dataclass(frozen=True)
 class Option:
-    """One option: its type (int, float, bool, str or list), default and an optional extra check."""
+    """One option: its kind (int, float, bool, str or list: :mod:`cotmask.settings`), default and an optional
+    extra check."""
 
     name: str
     kind: type
@@ -24,67 +28,6 @@ class Option:
     check: Callable[[Any], str | None] | None = None  # returns a problem description or None
     choices: tuple[Any, ...] | None = None
     nullable: bool = False
-
-
-def _coerce(option: Option, value: Any, owner: str) -> Any:
-    where = f"{owner}: option {option.name!r}"
-    if value is None:
-        if option.nullable:
-            return None
-        raise ValueError(f"{where} must not be null")
-    kind = option.kind
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in {"true", "1", "yes", "on"}:
-            return True
-        if isinstance(value, str) and value.strip().lower() in {"false", "0", "no", "off"}:
-            return False
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        raise ValueError(f"{where} must be a boolean, got {value!r}")
-    if kind is int:
-        if isinstance(value, bool):
-            raise ValueError(f"{where} must be an integer, got {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                pass
-        raise ValueError(f"{where} must be an integer, got {value!r}")
-    if kind is float:
-        if isinstance(value, bool):
-            raise ValueError(f"{where} must be a number, got {value!r}")
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                pass
-        raise ValueError(f"{where} must be a number, got {value!r}")
-    if kind is str:
-        if isinstance(value, str):
-            return value
-        raise ValueError(f"{where} must be a string, got {value!r}")
-    if kind is list:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                try:
-                    value = json.loads(text)
-                except json.JSONDecodeError:
-                    raise ValueError(f"{where}: cannot parse list {value!r}") from None
-            else:
-                value = [part.strip() for part in text.split(",") if part.strip()]
-        if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int)) for v in value):
-            return [str(v) for v in value]
-        raise ValueError(f"{where} must be a list of strings (or a comma-separated string), got {value!r}")
-    raise TypeError(f"unsupported option kind {kind!r}")
 
 
 def resolve_options(owner: str, declared: Mapping[str, Option], given: Mapping[str, Any]) -> dict[str, Any]:
@@ -98,7 +41,7 @@ def resolve_options(owner: str, declared: Mapping[str, Option], given: Mapping[s
     resolved: dict[str, Any] = {}
     for name, option in declared.items():
         if name in given:
-            value = _coerce(option, given[name], owner)
+            value = coerce(given[name], option.kind, where=f"{owner}: option {name!r}", nullable=option.nullable)
         else:
             value = option.default
         if value is not None:

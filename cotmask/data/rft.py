@@ -25,6 +25,7 @@ from typing import Any
 
 from cotmask.prompts import format_prompt
 from cotmask.records import dataset_stats, read_jsonl, write_json, write_jsonl
+from cotmask.scoring import score_item
 
 Sampler = Callable[[list[str], int], list[str]]
 Judge = Callable[[str, dict], bool]
@@ -52,7 +53,6 @@ def clean_sample(text: str) -> str:
 
 def scoring_judge(scoring: str) -> Judge:
     """A correctness check by :func:`cotmask.scoring.score_item` against the record's gold answer."""
-    from cotmask.scoring import score_item
 
     def judge(sample: str, record: dict) -> bool:
         return bool(score_item(sample, record["answer"], scoring)["correct"])
@@ -171,6 +171,13 @@ def build_rft_dataset(
     return stats
 
 
+# The keywords of rejection_sample() that an rft dataset's `options:` give (the workflow supplies the
+# others: train_file, out_dir, model_dir, prompt_template, threads), in signature order. The workflow's
+# planner (cotmask.plan) checks a config's rft options against these; keep them in step with the signature.
+RFT_REQUIRED_OPTIONS = ("k", "temperature", "max_new_tokens", "seed", "calculator", "batch_size")
+RFT_OPTIONAL_OPTIONS = ("include_original", "scoring")
+
+
 def rejection_sample(
     train_file: str,
     out_dir: str,
@@ -203,6 +210,8 @@ def rejection_sample(
     if not Path(model_dir, "config.json").exists():
         raise FileNotFoundError(f"{model_dir}: not a model folder (no config.json)")
 
+    # torch and transformers load here, not at module level: the workflow's parse-time planner
+    # (cotmask.plan) and every data job import this module for its options only.
     from cotmask.generation import generate, load_model
 
     model, tokenizer = load_model(model_dir, threads=threads)

@@ -1,5 +1,6 @@
 """Checking a records file: the schema of every line, unique ids, and that each solution's final answer
-agrees with its ``answer`` field (GSM8K ``#### N``, MetaMath ``The answer is: X``, MATH ``\\boxed{}``).
+agrees with its ``answer`` field (GSM8K ``#### N``, MetaMath ``The answer is: X``, MATH ``\\boxed{}``), read
+by :mod:`cotmask.answers` with the rules the loaders and the scorer use (for ``####``: the first one).
 
 Program-of-thought solutions (``metadata.rationale == "pot"``) and records whose answer could not be
 extracted at load time (``metadata.answer_extracted is False``) are schema-checked only.
@@ -10,25 +11,16 @@ from __future__ import annotations
 import os
 from collections import Counter
 
-from cotmask.data.answers import answer_is, gsm_final, last_boxed, normalize_number
+from cotmask.answers import boxed_answer, gsm8k_answer, normalize_number, parse_number, stated_answer
 from cotmask.records import RecordError, iter_jsonl, validate_record
 
 
 def _same(a: str, b: str) -> bool:
+    """Equal as numbers (both plain numbers, fractions allowed) or as text up to spaces."""
     na, nb = normalize_number(a), normalize_number(b)
     if na is not None and nb is not None:
-        try:
-            return abs(float(eval_fraction(na)) - float(eval_fraction(nb))) < 1e-6
-        except (ValueError, ZeroDivisionError):
-            return na == nb
+        return abs(parse_number(na) - parse_number(nb)) < 1e-6
     return a.replace(" ", "") == b.replace(" ", "")
-
-
-def eval_fraction(text: str) -> float:
-    if "/" in text:
-        top, bottom = text.split("/")
-        return float(top) / float(bottom)
-    return float(text)
 
 
 def final_answer_problem(record: dict) -> str | None:
@@ -39,13 +31,13 @@ def final_answer_problem(record: dict) -> str | None:
     solution, answer = record["solution"], record["answer"]
     tail = solution.rstrip().split("\n")[-1]
     if tail.startswith("####"):
-        found = gsm_final(solution)
+        found = gsm8k_answer(solution)
         style = "#### line"
     elif "answer is" in tail.lower():
-        found = answer_is(solution)
+        found = stated_answer(solution)
         style = "'The answer is' line"
-    elif last_boxed(solution) is not None:
-        found = last_boxed(solution)
+    elif boxed_answer(solution) is not None:
+        found = boxed_answer(solution)
         style = "last \\boxed{}"
     else:
         return None

@@ -1,19 +1,19 @@
-"""The README's library example runs as written (with the tiny test model in place of the hub model)."""
+"""The library example of docs/library.md runs as written (with the tiny test model in place of the hub model)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+LIBRARY_PAGE = Path(__file__).resolve().parents[1] / "docs" / "library.md"
 
 
 def readme_library_example() -> str:
-    """The first python block of the README section 'Using the library without Snakemake'."""
-    text = README.read_text(encoding="utf-8")
+    """The first python block of the docs/library.md section 'Using the library without Snakemake'."""
+    text = LIBRARY_PAGE.read_text(encoding="utf-8")
     section = text.split("## Using the library without Snakemake", 1)[1]
     match = re.search(r"```python\n(.*?)```", section, re.S)
-    assert match, "the README lost its library example"
+    assert match, "docs/library.md lost its library example"
     return match.group(1)
 
 
@@ -28,7 +28,7 @@ def test_readme_library_example_trains_with_mft(tmp_path, monkeypatch, tiny_mode
     code = code.replace("num_train_epochs=10", "num_train_epochs=1, max_steps=2, use_cpu=True, report_to=[]")
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)  # the README's own code, nothing else
+    exec(compile(code, "docs/library.md", "exec"), namespace)  # the page's own code, nothing else
 
     tok, model = namespace["tok"], namespace["model"]
     assert tok.convert_ids_to_tokens(namespace["mask_id"]) == "<mask>"

@@ -1,7 +1,9 @@
 """Figures of the study (PNG, Agg, deterministic): Fig. 3 counterpart, main results, accuracy by steps.
 
-Each function takes a frame in the format of the matching CSV written by :mod:`cotmask.tables`
+Each function takes a frame in the format of the matching CSV written by :mod:`cotmask.report`
 (so a figure can be redrawn from ``results/tables/*.csv`` alone) and writes one PNG atomically.
+Panels and bar groups follow ``train_set_order`` (the study's order of training sets, from the config);
+this module knows nothing of the table builders.
 The figures are drawn on a :class:`matplotlib.figure.Figure` with the Agg canvas (no pyplot state)
 and saved without a software tag, so equal inputs give byte-identical files.
 """
@@ -63,17 +65,14 @@ def _empty(path: str | os.PathLike, message: str) -> Path:
     return save_figure(fig, path)
 
 
-def _groups(frame: pd.DataFrame) -> list[tuple[str, str]]:
-    """(model, train_set) pairs of a frame: models alphabetically, train sets in the study's order."""
-    from cotmask.tables import TRAIN_SET_ORDER
+def _groups(frame: pd.DataFrame, train_set_order: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """(model, train_set) pairs of a frame: models alphabetically, train sets in ``train_set_order``
+    (those it does not list last, alphabetically)."""
+    order = list(train_set_order)
 
     def key(pair: tuple[str, str]) -> tuple:
         model, train_set = pair
-        rank = (
-            TRAIN_SET_ORDER.index(train_set)
-            if train_set in TRAIN_SET_ORDER
-            else len(TRAIN_SET_ORDER)
-        )
+        rank = order.index(train_set) if train_set in order else len(order)
         return (model, rank, train_set)
 
     return sorted({(r.model, r.train_set) for r in frame.itertuples()}, key=key)
@@ -89,6 +88,27 @@ def _zero_nan(values) -> np.ndarray:
     return np.where(np.isfinite(array), array, 0.0)
 
 
+def _group_panels(data: pd.DataFrame, axes, groups: list[tuple[str, str]]):
+    """(axis, (model, train_set), that pair's rows of ``data``) for each panel of a per-group figure."""
+    for ax, (model, train_set) in zip(axes, groups):
+        yield ax, (model, train_set), data[(data["model"] == model) & (data["train_set"] == train_set)]
+
+
+def _mean_sd_line(ax, line: pd.DataFrame, x: str, *, capsize: int, color, label: str) -> None:
+    """One curve: the ``mean`` column against ``x``, with the ``sd`` as error bars (none where NaN)."""
+    ax.errorbar(line[x], line["mean"], yerr=_zero_nan(line["sd"]), marker="o", capsize=capsize, color=color,
+                label=label)
+
+
+def _finish_panel(ax, group: tuple[str, str], ticks: list, xlabel: str, ylabel: str) -> None:
+    """Ticks, the (model, train_set) title, axis labels and the legend of a per-group panel."""
+    ax.set_xticks(ticks)
+    ax.set_title(f"{group[0]} / {group[1]}", fontsize=9)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7)
+
+
 def plot_main_results(
     cells: pd.DataFrame,
     path: str | os.PathLike,
@@ -97,6 +117,7 @@ def plot_main_results(
     benchmarks: Mapping[str, str] | None = None,
     methods: Sequence[str] = ("sft", "sft_long", "mft"),
     method_labels: Mapping[str, str] | None = None,
+    train_set_order: Sequence[str] = (),
 ) -> Path:
     """Grouped bars of mean accuracy (± sd over seeds): one panel per benchmark, groups (model, train_set).
 
@@ -114,7 +135,7 @@ def plot_main_results(
     if not panels:
         return _empty(path, f"No evaluations with {decoding} decoding on the main benchmarks.")
     present = [m for m in methods if (data["method"] == m).any()]
-    groups = _groups(data)
+    groups = _groups(data, train_set_order)
     colors = _method_colors(methods)
     width = 0.8 / max(1, len(present))
     with matplotlib.rc_context(sns.axes_style("whitegrid")):
@@ -156,6 +177,7 @@ def plot_fig3(
     benchmark: str,
     decoding: str = "calc",
     method_labels: Mapping[str, str] | None = None,
+    train_set_order: Sequence[str] = (),
 ) -> Path:
     """Accuracy vs mask ratio, with and without warm-up (error bars: sd over seeds), SFT reference lines.
 
@@ -166,24 +188,16 @@ def plot_fig3(
     sweep = data[data["setting"] != "reference"]
     if sweep.empty:
         return _empty(path, f"No mask-ratio sweep runs evaluated on {benchmark} ({decoding}).")
-    groups = _groups(sweep)
+    groups = _groups(sweep, train_set_order)
     settings = [s for s in ("no_warmup", "warmup") if (sweep["setting"] == s).any()]
     colors = dict(zip(("no_warmup", "warmup"), sns.color_palette("colorblind", 2)))
     with matplotlib.rc_context(sns.axes_style("whitegrid")):
         fig, axes = _new_figure(len(groups), 4.6, ncols=min(2, len(groups)))
-        for ax, (model, train_set) in zip(axes, groups):
-            panel = data[(data["model"] == model) & (data["train_set"] == train_set)]
+        for ax, group, panel in _group_panels(data, axes, groups):
             for setting in settings:
                 line = panel[panel["setting"] == setting].sort_values("mask_ratio")
-                ax.errorbar(
-                    line["mask_ratio"],
-                    line["mean"],
-                    yerr=_zero_nan(line["sd"]),
-                    marker="o",
-                    capsize=3,
-                    color=colors[setting],
-                    label=SETTING_LABELS[setting],
-                )
+                _mean_sd_line(ax, line, "mask_ratio", capsize=3, color=colors[setting],
+                              label=SETTING_LABELS[setting])
             references = panel[panel["setting"] == "reference"]
             grey = sns.color_palette("Greys", len(references) + 2)[2:]
             for shade, ref in zip(grey, references.itertuples()):
@@ -194,11 +208,8 @@ def plot_fig3(
                     linewidth=1.2,
                     label=f"{labels.get(ref.method, ref.method)} ({ref.mean:.1f})",
                 )
-            ax.set_xticks(sorted(set(panel["mask_ratio"].dropna())))
-            ax.set_title(f"{model} / {train_set}", fontsize=9)
-            ax.set_xlabel("mask ratio")
-            ax.set_ylabel(f"{benchmark} accuracy (%)")
-            ax.legend(fontsize=7)
+            ticks = sorted(set(panel["mask_ratio"].dropna()))
+            _finish_panel(ax, group, ticks, "mask ratio", f"{benchmark} accuracy (%)")
         fig.suptitle(
             f"Mask ratio and warm-up (Fig. 3 counterpart, {decoding} decoding)", fontsize=10
         )
@@ -213,6 +224,7 @@ def plot_accuracy_by_steps(
     decoding: str = "calc",
     methods: Sequence[str] = ("sft", "sft_long", "mft"),
     method_labels: Mapping[str, str] | None = None,
+    train_set_order: Sequence[str] = (),
 ) -> Path:
     """Accuracy vs number of gold reasoning steps per method (Fig. 15 counterpart), panels (model, train_set)."""
     labels = dict(method_labels or {})
@@ -220,30 +232,18 @@ def plot_accuracy_by_steps(
     data = data[data["method"].isin(list(methods))]
     if data.empty:
         return _empty(path, f"No per-item step counts for {benchmark} ({decoding}).")
-    groups = _groups(data)
+    groups = _groups(data, train_set_order)
     colors = _method_colors(methods)
     with matplotlib.rc_context(sns.axes_style("whitegrid")):
         fig, axes = _new_figure(len(groups), 4.2, ncols=min(3, len(groups)))
-        for ax, (model, train_set) in zip(axes, groups):
-            panel = data[(data["model"] == model) & (data["train_set"] == train_set)]
+        for ax, group, panel in _group_panels(data, axes, groups):
             for method in methods:
                 line = panel[panel["method"] == method].sort_values("n_steps")
-                if line.empty:
-                    continue
-                ax.errorbar(
-                    line["n_steps"],
-                    line["mean"],
-                    yerr=_zero_nan(line["sd"]),
-                    marker="o",
-                    capsize=2,
-                    color=colors[method],
-                    label=labels.get(method, method),
-                )
-            ax.set_xticks(sorted(set(panel["n_steps"].astype(int))))
-            ax.set_title(f"{model} / {train_set}", fontsize=9)
-            ax.set_xlabel("reasoning steps of the gold solution")
-            ax.set_ylabel("accuracy (%)")
-            ax.legend(fontsize=7)
+                if not line.empty:
+                    _mean_sd_line(ax, line, "n_steps", capsize=2, color=colors[method],
+                                  label=labels.get(method, method))
+            ticks = sorted(set(panel["n_steps"].astype(int)))
+            _finish_panel(ax, group, ticks, "reasoning steps of the gold solution", "accuracy (%)")
         fig.suptitle(f"Accuracy by solution length on {benchmark} ({decoding})", fontsize=10)
     return save_figure(fig, path)
 
@@ -262,6 +262,7 @@ def draw_all(
     main_methods: Sequence[str] = ("sft", "sft_long", "mft"),
     method_labels: Mapping[str, str] | None = None,
     fig3_spec: Mapping[str, Any] | None = None,
+    train_set_order: Sequence[str] = (),
 ) -> list[Path]:
     """Draw every figure of the study into ``figures_dir``; return the paths written.
 
@@ -273,7 +274,7 @@ def draw_all(
     spec = dict(fig3_spec or {})
     decoding = spec.get("decoding", "calc")
     fig3_bench = _benchmark_name(spec.get("benchmark", "gsm"), benchmarks)
-    common = {"method_labels": method_labels}
+    common = {"method_labels": method_labels, "train_set_order": train_set_order}
     return [
         plot_fig3(
             fig3_data,

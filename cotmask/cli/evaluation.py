@@ -1,0 +1,126 @@
+"""``cotmask evaluate``, ``cotmask evaluate-suite`` (a model on benchmarks), ``cotmask score`` (re-score
+predictions) and ``cotmask floors`` (answers that need no model).
+
+Each handler imports its library module when it runs: ``score`` and ``floors`` never load torch or
+transformers, and ``evaluate`` loads them only once its inputs are checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from cotmask.cli.common import (
+    add_command,
+    add_decoding,
+    add_model,
+    add_n_bootstrap,
+    add_out,
+    add_prompt_template,
+    add_scoring,
+    add_seed,
+    add_threads,
+    print_json,
+)
+
+SUMMARY_KEYS = ("accuracy", "n", "n_correct", "invalid_rate", "ci95")
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from cotmask.evaluate import evaluate
+
+    summary = evaluate(
+        args.model, args.benchmark, args.predictions, args.summary,
+        scoring=args.scoring, calculator=args.calculator, prompt_template=args.prompt_template,
+        batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, threads=args.threads,
+        seed=args.seed, limit=args.limit, n_bootstrap=args.n_bootstrap,
+    )
+    print_json({key: summary[key] for key in (*SUMMARY_KEYS, "problems_per_s")})
+    return 0
+
+
+def _read_runs(path: str) -> list:
+    """The runs of an evaluate-suite file: a JSON list, or the ``runs`` of an object."""
+    from cotmask.jsonfiles import read_json_file
+
+    runs = read_json_file(path, "runs file")
+    if isinstance(runs, dict):
+        runs = runs.get("runs")
+    if not isinstance(runs, list):
+        raise ValueError(f"{path}: expected a JSON list of runs (or an object with key 'runs')")
+    return runs
+
+
+def _evaluate_suite(args: argparse.Namespace) -> int:
+    from cotmask.evaluate import evaluate_suite
+
+    summaries = evaluate_suite(args.model, _read_runs(args.runs), args.out_dir, threads=args.threads)
+    keys = (*SUMMARY_KEYS, "problems_per_s")
+    print_json({name: {key: summary[key] for key in keys} for name, summary in summaries.items()})
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from cotmask.scoring import score_file
+
+    summary = score_file(args.predictions, args.out, args.benchmark, args.items, n_bootstrap=args.n_bootstrap)
+    print_json({key: summary[key] for key in SUMMARY_KEYS})
+    return 0
+
+
+def _floors(args: argparse.Namespace) -> int:
+    from cotmask.floors import answer_floors
+    from cotmask.records import read_jsonl
+
+    print_json({path: answer_floors(read_jsonl(path), args.scoring) for path in args.data}, indent=1)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``cotmask evaluate``, ``evaluate-suite``, ``score`` and ``floors``."""
+    evaluate = add_command(
+        subparsers, "evaluate", _evaluate, help="generate answers for a benchmark with a model and score them",
+        description="Greedy (optionally calculator-assisted) evaluation of a model on a benchmark JSONL.",
+    )
+    add_model(evaluate)
+    evaluate.add_argument("--benchmark", required=True, help="benchmark record JSONL")
+    evaluate.add_argument("--predictions", required=True, help="per-item JSONL to write")
+    evaluate.add_argument("--summary", required=True, help="summary JSON to write")
+    add_scoring(evaluate)
+    evaluate.add_argument("--calculator", action="store_true", help="calculator-assisted decoding of <<expr=>>")
+    add_prompt_template(evaluate, default="alpaca")
+    add_decoding(evaluate, batch_size=32)
+    add_threads(evaluate)
+    add_seed(evaluate)
+    evaluate.add_argument("--limit", type=int, default=None, help="evaluate only the first N records (default: all)")
+    add_n_bootstrap(evaluate)
+
+    suite = add_command(
+        subparsers, "evaluate-suite", _evaluate_suite,
+        help="evaluate one model on several benchmarks / decodings, loading it once",
+        description="Runs every entry of a JSON list of runs ({name, benchmark_file, scoring, calculator, ...}: "
+        "the keywords of `cotmask evaluate`) with one model; run NAME writes OUT_DIR/NAME.jsonl and NAME.json.",
+    )
+    add_model(suite)
+    suite.add_argument("--runs", required=True, help="JSON file: a list of runs (or an object with key 'runs')")
+    add_out(suite, "folder for the per-item JSONL and summary JSON of each run", flag="--out-dir")
+    add_threads(suite)
+
+    score = add_command(
+        subparsers, "score", _score,
+        help="score a predictions JSONL (fields prediction, answer) without loading a model",
+        description="Extract final answers from generations and score them against gold answers.",
+    )
+    add_scoring(score, flag="--benchmark", required=True, help="scoring kind")
+    score.add_argument("--predictions", required=True, help="JSONL with 'prediction' and 'answer' per line")
+    add_out(score, "summary JSON to write")
+    score.add_argument("--items", default=None, help="per-item JSONL to write (default: none)")
+    add_n_bootstrap(score)
+
+    floors = add_command(
+        subparsers, "floors", _floors,
+        help="accuracy of question-only heuristics (no model) on benchmark records",
+        description="Score answers that need no model (a number of the question, their sum, the most "
+        "common gold answer) on records files, to tell a model's accuracy from the floor.",
+    )
+    floors.add_argument("--data", nargs="+", required=True, help="records JSONL files (question, answer)")
+    add_scoring(floors)

@@ -1,0 +1,40 @@
+"""``cotmask tables``: the tables, figures and summary.json from an index file of evaluations.
+
+The handler imports :mod:`cotmask.report` when it runs (pandas, matplotlib; never torch).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from cotmask.cli.common import add_command, add_out
+
+
+def _tables(args: argparse.Namespace) -> int:
+    from cotmask.report import build_tables_from_files
+
+    summary = build_tables_from_files(
+        args.index, args.out_dir, options_path=args.options, n_resamples=args.n_resamples,
+        bootstrap_seed=args.bootstrap_seed, figures=False if args.no_figures else None,
+    )
+    print(f"aggregated {summary['inputs']['n_evaluations']} evaluations into {args.out_dir}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``cotmask tables``."""
+    parser = add_command(
+        subparsers, "tables", _tables,
+        help="aggregate evaluations into tables, figures and summary.json",
+        description="Build Tables 1/2/5 counterparts, comparisons, Fig. 3 data and figures from an index "
+        "of evaluations (JSON list, or an object with key 'evaluations').",
+    )
+    parser.add_argument("--index", required=True, help="JSON file: list of evaluation entries")
+    add_out(parser, "output folder (tables/, figures/, summary.json)", flag="--out-dir")
+    parser.add_argument("--options", default=None,
+                        help="JSON file with build_tables keyword arguments (default: none, the defaults)")
+    parser.add_argument("--n-resamples", type=int, default=None,
+                        help="bootstrap resamples (default: the options file's, else 2000)")
+    parser.add_argument("--bootstrap-seed", type=int, default=None,
+                        help="bootstrap seed (default: the options file's, else 0)")
+    parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")

@@ -1,0 +1,111 @@
+"""cotmask.plan: the overfitting diagnostics of each fine-tune and the regime map's selection inputs."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cotmask.plan import ConfigError, Plan, load_config, validated_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def raw(name: str) -> dict:
+    return yaml.safe_load((REPO / "config" / f"{name}.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def regime() -> Plan:
+    return Plan(load_config(REPO / "config" / "regime.yaml"))
+
+
+def test_diagnostics_reach_the_fine_tune_only_when_on():
+    smoke = Plan(load_config(REPO / "config" / "smoke.yaml"))
+    inputs = smoke.finetune_inputs("llama", "gsm")
+    assert inputs["diagnostics"] == smoke.benchmark_file("gsm_test")  # the cell's first benchmark
+    settings = smoke.finetune_settings("llama", "gsm", "sft", 1)
+    assert settings["diagnostics_items"] == 4 and settings["diagnostics_scoring"] == "gsm8k"
+    # the default config has them off: no input, no key (its fine-tunes' params are what they were)
+    default = Plan(load_config(REPO / "config" / "config.yaml"))
+    assert "diagnostics" not in default.finetune_inputs("llama", "gsm")
+    assert not any(key.startswith("diagnostics") for key in default.finetune_settings("llama", "gsm", "sft", 1))
+
+
+def test_diagnostics_benchmark_can_be_named_and_must_exist():
+    cfg = raw("smoke")
+    cfg["diagnostics"]["benchmark"] = "math_test"
+    plan = Plan(validated_config(cfg))
+    assert plan.finetune_settings("llama", "gsm", "sft", 1)["diagnostics_scoring"] == "math"
+    cfg["diagnostics"]["benchmark"] = "gsm_tset"
+    with pytest.raises(ConfigError, match=r"^config: diagnostics.benchmark: unknown benchmark 'gsm_tset'"):
+        Plan(validated_config(cfg))
+
+
+def test_the_regime_selection_reads_sft_only_runs_of_every_candidate(regime):
+    # 12 points on 9 distinct cells (the centre appears on three axes); SFT and SFT-long x 3 seeds each
+    assert len(regime.regime_candidates()) == 9
+    inputs = regime.regime_selection_inputs()
+    assert len(inputs["evals"]) == 9 * 2 * 3 and len(inputs["sft_long"]) == 9 * 3
+    assert all("/sft/" in path or "/sft_long/" in path for path in inputs["evals"])
+    assert sorted(Path(p).name for p in inputs["base"]) == ["disjoint", "nogsm", "same", "same_big"]
+    settings = regime.regime_selection_settings()
+    assert {r["method"] for r in settings["records"]} == {"sft", "sft_long"}
+    assert {r["benchmark"] for r in settings["records"]} == {"r_test", "r_ic_2step", "r_ic_mstep"}
+    assert len(settings["sft_long_runs"]["same/n1000"]) == 3
+    assert regime.regime_selection_file() in regime.final_targets()
+    # every fine-tune of the map has its diagnostics on the map's test set
+    assert regime.finetune_inputs("same", "n125")["diagnostics"] == regime.benchmark_file("r_test")
+
+
+def test_the_regime_fine_tuning_sets_are_prefixes_of_one_split(regime):
+    limits = {name: spec["finetune"]["limit"] for name, spec in regime.config["train_sets"].items()}
+    assert limits == {"n125": 125, "n250": 250, "n500": 500, "n1000": 1000, "n2000": 2000, "n1000_lr_low": 1000}
+    assert {spec["data"] for spec in regime.config["train_sets"].values()} == {"rgsm_same/train"}
+    same, disjoint = (regime.config["datasets"][name]["options"] for name in ("rgsm_same", "rgsm_disjoint"))
+    assert {k: v for k, v in same.items() if k != "pretrain_templates"} == {
+        k: v for k, v in disjoint.items() if k != "pretrain_templates"
+    }
+
+
+def test_shared_names_with_the_default_config_are_identical():
+    """The map shares the default's gsm/mathsyn datasets and tokenizer (same jobs in work/), so they must be
+    the same settings; every other name is its own."""
+    regime_cfg, default = raw("regime"), raw("config")
+    for name in set(regime_cfg["datasets"]) & set(default["datasets"]):
+        assert regime_cfg["datasets"][name] == default["datasets"][name], name
+    assert regime_cfg["tokenizer"] == default["tokenizer"]
+    assert not set(regime_cfg["models"]) & set(default["models"])
+    assert not set(regime_cfg["train_sets"]) & set(default["train_sets"])
+
+
+def _point_breakers():
+    def no_cell(cfg):
+        cfg["regime"]["points"][0]["train_set"] = "n4000"
+
+    def no_sft_long(cfg):
+        cfg["cells"][0]["methods"] = ["sft", "mft", "mft_mask"]
+
+    def unknown_benchmark(cfg):
+        cfg["regime"]["distractor_benchmarks"] = ["r_ic_3step"]
+
+    def no_in_distribution(cfg):
+        cfg["regime"]["in_distribution"] = None
+
+    return [
+        (no_cell, "config: regime.points[0]: no cell trains model 'same' on train set 'n4000'"),
+        (no_sft_long, "config: regime.points[0]: its cell lacks ['sft_long']"),
+        (unknown_benchmark, "config: regime.distractor_benchmarks[0]: unknown benchmark 'r_ic_3step'"),
+        (no_in_distribution, "config: regime.in_distribution: required"),
+    ]
+
+
+@pytest.mark.parametrize("breaker, message", _point_breakers(), ids=lambda v: getattr(v, "__name__", ""))
+def test_regime_errors_name_their_key(breaker, message):
+    cfg = copy.deepcopy(raw("regime"))
+    breaker(cfg)
+    with pytest.raises(ConfigError) as error:
+        Plan(validated_config(cfg))
+    assert str(error.value).startswith(message), str(error.value)
