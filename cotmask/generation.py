@@ -278,6 +278,9 @@ def generate(
     Greedy by default; ``do_sample`` samples with ``temperature``/``top_p`` (no top-k), reproducibly for a
     ``seed``. ``calculator`` turns on calculator-forced annotation results; ``stop_at_answer`` stops rows at
     the end of their answer line. See the module doc for details.
+
+    (One function on purpose: the batch loop shares the tokenizer flags, generation config and per-batch
+    state; split up, each part would need all of them passed in.)
     """
     if max_new_tokens < 1 or batch_size < 1:
         raise ValueError("max_new_tokens and batch_size must be positive")

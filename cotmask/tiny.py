@@ -212,6 +212,9 @@ def build_base_model(
     ``group_by_length``, ``label_logits_only`` and ``length_buckets`` are the fine-tuning's speed settings
     (:class:`cotmask.train.FinetuneConfig`). The arguments are converted by their type hints
     (:mod:`cotmask.settings`) and checked before any work. Returns the metrics.
+
+    (Long because it is the workflow's one entry point for a base model: checks, model, corpus, training and
+    metrics in order; each step is a call into the functions above or :func:`cotmask.train.run_training`.)
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 

@@ -420,7 +420,10 @@ def _run_training(
     *, model, tokenizer, dataset, collator, output_dir, checkpoint_dir, trainer_dir, fingerprint, trainer_args,
     metrics_name, metrics_extra, callbacks, trainer_class, finalize=None,
 ) -> dict[str, Any]:
-    """The body of :func:`run_training` (``trainer_dir``: where the Trainer writes checkpoints)."""
+    """The body of :func:`run_training` (``trainer_dir``: where the Trainer writes checkpoints).
+
+    Long because it is one sequence that must stay in order: arguments, resume point, Trainer, training,
+    the metrics of this run, then the atomic save (every process takes part in the collective steps)."""
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
     args = TrainingArguments(
@@ -615,6 +618,8 @@ def finetune(
     Writes ``cfg.output_dir`` (model, tokenizer, ``train_metrics.json``) and returns the metrics.
     ``callbacks`` are extra TrainerCallbacks (tests use them to interrupt a run); ``trainer_class`` replaces
     ``transformers.Trainer`` by a subclass (tests record what each training step consumed).
+
+    (Its length is the list of the config's fields handed to the collator and TrainingArguments, one per line.)
     """
     cfg.validate()
     if not Path(cfg.train_file).is_file():

@@ -334,9 +334,9 @@ def test_smoke_run_produces_every_output(smoke_run):
         written = {p.name for p in directory.iterdir() if p.name != ".snakemake_timestamp"}
         pairs = {f"{b}.{d}" for m, t, x, s, b, d in runs if (m, t, x, s) == (model, train_set, method, seed)}
         assert written == {f"{pair}.{ext}" for pair in pairs for ext in ("jsonl", "json")}, directory
-    summary = json.loads((smoke_run / "results" / "summary.json").read_text())
+    summary = json.loads((smoke_run / "results" / "smoke" / "summary.json").read_text())
     assert summary["inputs"]["n_evaluations"] == len(runs) == 14  # test_plan.py derives the 14
-    assert (smoke_run / "results" / "figures" / "fig3_mask_ratio.png").stat().st_size > 0
+    assert (smoke_run / "results" / "smoke" / "figures" / "fig3_mask_ratio.png").stat().st_size > 0
     # fine-tunes keep their Trainer checkpoints outside the declared output
     for model, train_set, method, seed in plan.finetunes:
         out = smoke_run / "work" / "models" / "ft" / model / train_set / method / f"seed{seed}"
@@ -355,7 +355,7 @@ def test_smoke_run_trains_a_table3_regulariser(smoke_run):
     assert metrics["config"]["mask"]["noise"] == "sampled"
     assert metrics["config"]["mask"]["sample_temperature"] == 100.0
     assert max(metrics["observed_noise_fraction_per_step"].values()) > 0.1
-    cells = (smoke_run / "results" / "tables" / "accuracy_cells.csv").read_text()
+    cells = (smoke_run / "results" / "smoke" / "tables" / "accuracy_cells.csv").read_text()
     assert "sched_sampling" in cells
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from cotmask.masking_config import MaskingConfig
 from cotmask.plan.checks import check_config, check_tables, dataset_splits
+from cotmask.plan.diagnostics import DiagnosticsPlan
 from cotmask.plan.paths import (
     DATA,
     base_model_dir,
@@ -20,14 +21,14 @@ from cotmask.plan.paths import (
     split_ref,
 )
 from cotmask.plan.schema import ConfigError
+from cotmask.plan.regime import RegimeMapPlan
 from cotmask.plan.settings import layered_settings, sweep_methods, sweep_points
 from cotmask.report import output_paths
-from cotmask.report.regime_map import regime_map_paths
 
 AUGMENT_KINDS = ("metamath_style", "pot_mix", "concat")
 
 
-class Plan:
+class Plan(DiagnosticsPlan, RegimeMapPlan):
     """What a config asks of the workflow: fine-tunes, evaluations, datasets, models, tables.
 
     Attributes (all computed in the constructor):
@@ -276,35 +277,6 @@ class Plan:
             inputs["diagnostics"] = self.benchmark_file(benchmark)
         return inputs
 
-    def diagnostics_benchmark(self, model: str, train_set: str) -> str | None:
-        """The benchmark whose data is the diagnostics' test subset for fine-tunes of (model, train_set):
-        ``diagnostics.benchmark``, else the first benchmark of the first cell (then sweep) of that pair;
-        None when the diagnostics are off or no cell or sweep names the pair (an RFT sampler outside them)."""
-        diagnostics = self.config["diagnostics"]
-        if diagnostics["items"] == 0:
-            return None
-        if diagnostics["benchmark"] is not None:
-            return diagnostics["benchmark"]
-        entries = [*self.config["cells"], *self.config["sweeps"].values()]
-        for entry in entries:
-            if (entry["model"], entry["train_set"]) == (model, train_set) and entry["benchmarks"]:
-                return entry["benchmarks"][0]
-        return None
-
-    def diagnostics_settings(self, model: str, train_set: str) -> dict:
-        """FinetuneConfig's diagnostics keys (empty when they are off for this pair, so that the params
-        of a config without diagnostics stay what they were)."""
-        benchmark = self.diagnostics_benchmark(model, train_set)
-        if benchmark is None:
-            return {}
-        diagnostics = self.config["diagnostics"]
-        return {
-            "diagnostics_items": diagnostics["items"],
-            "diagnostics_max_new_tokens": diagnostics["max_new_tokens"],
-            "diagnostics_batch_size": diagnostics["batch_size"],
-            "diagnostics_scoring": self.config["benchmarks"][benchmark]["scoring"],
-        }
-
     def base_model_ref(self, model: str) -> str:
         """Hub id or local path of a hub model; '' for a tiny model (whose directory is an input)."""
         spec = self.config["models"][model]
@@ -392,66 +364,6 @@ class Plan:
         if self.config["regime"]["points"]:
             targets += self.regime_map_files()
         return targets
-
-    # -------------------------------------------------------------------------- regime map
-
-    def regime_candidates(self) -> list[tuple[str, str]]:
-        """(model, train_set) of every candidate point of the regime map, each once, in config order."""
-        points = self.config["regime"]["points"]
-        return list(dict.fromkeys((p["model"], p["train_set"]) for p in points if p["candidate"]))
-
-    def regime_selection_file(self) -> str:
-        return f"{self.config['results_dir']}/regime_selection.json"
-
-    def _regime_runs(self, methods=("sft", "sft_long")) -> list[tuple[str, str, str, int]]:
-        """The candidates' SFT-only fine-tunes (the rule never reads an MFT run)."""
-        cells = {(c["model"], c["train_set"]): c for c in self.config["cells"]}
-        return [
-            (model, train_set, method, seed)
-            for model, train_set in self.regime_candidates()
-            for method in methods
-            for seed in self.seeds_of(cells[(model, train_set)])
-        ]
-
-    def regime_selection_inputs(self) -> dict[str, list[str]]:
-        """What the selection reads: the candidates' SFT and SFT-long evaluations, SFT-long fine-tunes and
-        base models."""
-        runs = self._regime_runs()
-        return {
-            "evals": [eval_dir(*run) for run in runs],
-            "sft_long": [ft_dir(*run) for run in runs if run[2] == "sft_long"],
-            "base": sorted({base_model_dir(model) for model, *_ in runs}),
-        }
-
-    def regime_map_runs(self) -> list[dict]:
-        """Every fine-tune of the map's cells (all their methods and seeds) with its folder."""
-        cells = {(c["model"], c["train_set"]): c for c in self.config["cells"]}
-        keys = dict.fromkeys((p["model"], p["train_set"]) for p in self.config["regime"]["points"])
-        return [
-            {"model": model, "train_set": train_set, "method": method, "seed": seed,
-             "dir": ft_dir(model, train_set, method, seed)}
-            for model, train_set in keys
-            for method in cells[(model, train_set)]["methods"]
-            for seed in self.seeds_of(cells[(model, train_set)])
-        ]
-
-    def regime_map_files(self) -> list[str]:
-        return [str(path) for path in regime_map_paths(self.config["results_dir"]).values()]
-
-    def regime_selection_settings(self) -> dict:
-        """The rule's params: the config's regime section, the index records it reads, the metrics files."""
-        runs = set(self._regime_runs())
-        records = [r for r in self.index_records if (r["model"], r["train_set"], r["method"], r["seed"]) in runs]
-        sft_long: dict[str, list[str]] = {}
-        for model, train_set, method, seed in self._regime_runs(("sft_long",)):
-            sft_long.setdefault(f"{model}/{train_set}", []).append(ft_dir(model, train_set, method, seed))
-        models = sorted({model for model, _ in self.regime_candidates()})
-        return {
-            "regime": self.config["regime"],
-            "records": records,
-            "base_metrics": {model: f"{base_model_dir(model)}/pretrain_metrics.json" for model in models},
-            "sft_long_runs": sft_long,
-        }
 
     def tables_options(self) -> dict:
         """build_tables() keywords from config['tables'] (null = the library's default)."""

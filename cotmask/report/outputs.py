@@ -34,3 +34,15 @@ def output_paths(out_dir: str | os.PathLike, figures: bool = True) -> dict[str, 
             paths[f"{name}.png"] = out / "figures" / f"{name}.png"
     paths["summary.json"] = out / "summary.json"
     return paths
+
+
+# the regime map's outputs (cotmask.report.regime_map), here so that the planner lists them without
+# importing the plotting code
+MAP_FILES = ("tables/regime_map.csv", "tables/regime_map.md", "tables/regime_map.tex",
+             "tables/diagnostics.csv", "tables/diagnostics.md", "tables/diagnostics.tex",
+             "figures/regime_map.png", "figures/fig2_samples_seen.png")
+
+
+def regime_map_paths(out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Every file :func:`cotmask.report.regime_map.build_regime_map` writes, by its name relative to ``out_dir``."""
+    return {name: Path(out_dir) / name for name in MAP_FILES}

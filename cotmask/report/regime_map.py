@@ -22,17 +22,10 @@ from matplotlib.figure import Figure
 from cotmask.diagnostics import read_rows, summarize_diagnostics
 from cotmask.records import atomic_path
 from cotmask.report.formatting import Table, format_accuracy, format_delta, format_number
+from cotmask.report.outputs import MAP_FILES, regime_map_paths  # noqa: F401  (MAP_FILES: re-exported)
 
-MAP_FILES = ("tables/regime_map.csv", "tables/regime_map.md", "tables/regime_map.tex",
-             "tables/diagnostics.csv", "tables/diagnostics.md", "tables/diagnostics.tex",
-             "figures/regime_map.png", "figures/fig2_samples_seen.png")
 DIAGNOSTIC_FIELDS = ("final_train_accuracy", "final_test_accuracy", "accuracy_gap", "final_train_loss",
                      "final_test_loss", "loss_gap", "best_epoch", "best_minus_final")
-
-
-def regime_map_paths(out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Every file :func:`build_regime_map` writes, by its name relative to ``out_dir``."""
-    return {name: Path(out_dir) / name for name in MAP_FILES}
 
 
 def map_rows(comparisons: pd.DataFrame, points: Sequence[Mapping[str, Any]], *, treatments: Sequence[str],
