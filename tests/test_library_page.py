@@ -24,7 +24,7 @@ def test_readme_library_example_trains_with_mft(tmp_path, monkeypatch, tiny_mode
     for hub_id in hub_ids:
         code = code.replace(f'"{hub_id}"', repr(tiny_model_dir))
     code = code.replace('"train.jsonl"', repr(tiny_records_file))
-    code = code.replace("vocab_size=32000", "vocab_size=len(tok) - 2")  # the tiny vocabulary before [PAD], <mask>
+    assert "vocab_size=32000" not in code, "the example must not hard-code Llama-2's vocabulary size"
     code = code.replace("num_train_epochs=10", "num_train_epochs=1, max_steps=2, use_cpu=True, report_to=[]")
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
@@ -35,3 +35,21 @@ def test_readme_library_example_trains_with_mft(tmp_path, monkeypatch, tiny_mode
     assert model.get_input_embeddings().weight.shape[0] == len(tok)
     collator = namespace["collator"]
     assert collator.config.mask_ratio == 0.4 and collator.config.noise == "mask"
+
+
+def test_library_example_random_noise_stays_in_the_base_vocabulary(tmp_path, monkeypatch, tiny_model_dir,
+                                                                    tiny_records_file):
+    """With noise="random" the example's collator draws only ids of the tokenizer's own vocabulary (a
+    hard-coded 32000 would index past a smaller one)."""
+    code = readme_library_example()
+    for hub_id in set(re.findall(r'from_pretrained\("([^"]+)"\)', code)):
+        code = code.replace(f'"{hub_id}"', repr(tiny_model_dir))
+    code = code.replace('"train.jsonl"', repr(tiny_records_file)).replace('noise="mask"', 'noise="random"')
+    code = code.split("args = TrainingArguments")[0]  # up to the collator: no training needed
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code, "docs/library.md", "exec"), namespace)
+    collator, tok = namespace["collator"], namespace["tok"]
+    batch = collator(namespace["features"][:8])
+    assert int(batch["input_ids"].max()) < len(tok)
+    assert collator.vocab_size <= namespace["mask_id"]  # the added <mask> is never drawn as "random" noise
