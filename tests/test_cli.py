@@ -19,6 +19,7 @@ from cotmask.cli import common
 LEAF_COMMANDS = [
     ["data", "build"], ["data", "augment"], ["data", "rft"], ["data", "validate"], ["data", "sources"],
     ["tokenizer"], ["pretrain"], ["train"], ["evaluate"], ["evaluate-suite"], ["score"], ["floors"], ["tables"],
+    ["partial-report"],
 ]
 HEAVY = ("torch", "transformers")
 

@@ -24,7 +24,7 @@ GROUPS = {
     "data": ("data",),
     "models": ("tokenizer", "pretrain", "train"),
     "evaluation": ("evaluate", "evaluate-suite", "score", "floors"),
-    "report": ("tables",),
+    "report": ("tables", "partial-report"),
 }
 #: command -> the group that registers it
 COMMAND_GROUPS = {command: group for group, commands in GROUPS.items() for command in commands}

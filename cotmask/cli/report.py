@@ -1,4 +1,5 @@
-"""``cotmask tables``: the tables, figures and summary.json from an index file of evaluations.
+"""``cotmask tables``: the tables, figures and summary.json from an index file of evaluations;
+``cotmask partial-report``: the same (and the regime map) from the runs of a config that exist so far.
 
 The handler imports :mod:`cotmask.report` when it runs (pandas, matplotlib; never torch).
 """
@@ -21,8 +22,26 @@ def _tables(args: argparse.Namespace) -> int:
     return 0
 
 
+def _partial_report(args: argparse.Namespace) -> int:
+    from cotmask.partial import build_partial_report, coverage_text
+
+    print(coverage_text(build_partial_report(args.config, args.out_dir, args.workdir, seeds=args.seeds)))
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``cotmask tables``."""
+    """Add ``cotmask tables`` and ``cotmask partial-report``."""
+    partial = add_command(
+        subparsers, "partial-report", _partial_report,
+        help="tables (and regime map) of the runs of a workflow config that exist so far",
+        description="Plan a workflow config, keep the evaluations whose files exist, and write their tables "
+        "(and, with a regime map, its tables and figures) plus partial_run.json (coverage).",
+    )
+    partial.add_argument("--config", required=True, help="the workflow config file (e.g. config/regime.yaml)")
+    add_out(partial, "output folder (tables/, figures/, summary.json, partial_run.json)", flag="--out-dir")
+    partial.add_argument("--workdir", default=".", help="the folder the workflow ran in (work/ lies below it)")
+    partial.add_argument("--seeds", type=int, nargs="+", default=None,
+                         help="keep only these training seeds (default: every seed that exists)")
     parser = add_command(
         subparsers, "tables", _tables,
         help="aggregate evaluations into tables, figures and summary.json",
