@@ -14,14 +14,13 @@ This module is light (no torch): the workflow's planner and the report read rows
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cotmask.records import atomic_path
+from cotmask.records import iter_jsonl
 
 DIAGNOSTICS_FILE = "diagnostics.jsonl"
 SUBSETS = ("train", "test")
@@ -53,17 +52,11 @@ def fixed_subset(records: Sequence[dict], n_items: int, seed: int = 0) -> list[d
 
 
 def read_rows(path: str | os.PathLike) -> list[dict]:
-    """The rows of a diagnostics file (empty when it does not exist)."""
-    path = Path(path)
-    if not path.exists():
+    """The rows of a diagnostics file (empty when it does not exist); written with
+    :func:`cotmask.records.write_jsonl` (atomic)."""
+    if not Path(path).exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def write_rows(rows: Sequence[Mapping], path: str | os.PathLike) -> None:
-    """Write the rows atomically (a reader never sees a half-written file)."""
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text("".join(json.dumps(dict(row), sort_keys=True) + "\n" for row in rows), encoding="utf-8")
+    return [row for _, row in iter_jsonl(path)]
 
 
 def summarize_diagnostics(rows: Sequence[Mapping]) -> dict[str, Any]:

@@ -23,11 +23,11 @@ from cotmask.diagnostics import (
     fixed_subset,
     read_rows,
     summarize_diagnostics,
-    write_rows,
 )
 from cotmask.encoding import encode_records
 from cotmask.generation import generate
 from cotmask.prompts import format_prompt
+from cotmask.records import write_jsonl
 from cotmask.scoring import gold_answer, score_item
 
 @dataclass
@@ -136,7 +136,7 @@ class EpochDiagnostics(TrainerCallback):
         kept = read_rows(self.path) if self.path is not None else []
         self.rows = [row for row in kept if row.get("settings") == self.key and row["step"] <= state.global_step]
         if self.path is not None and state.is_world_process_zero:
-            write_rows(self.rows, self.path)
+            write_jsonl(self.rows, self.path)
 
     def on_epoch_end(self, args, state, control, model=None, **kwargs):
         if not state.is_world_process_zero:
@@ -148,11 +148,11 @@ class EpochDiagnostics(TrainerCallback):
         row["settings"] = self.key
         self.rows.append(row)
         if self.path is not None:
-            write_rows(self.rows, self.path)
+            write_jsonl(self.rows, self.path)
 
     def finalize(self, out_dir: Path, metrics: dict[str, Any]) -> None:
         """Write the rows next to the model and their summary into the training metrics."""
-        write_rows(self.rows, Path(out_dir) / DIAGNOSTICS_FILE)
+        write_jsonl(self.rows, Path(out_dir) / DIAGNOSTICS_FILE)
         metrics["diagnostics"] = summarize_diagnostics(self.rows) if self.rows else None
 
 

@@ -69,7 +69,3 @@ def run_rows(index: list[dict], root: Path) -> pd.DataFrame:
             row["train_wall_time_s"] = metrics.get("train_wall_time_s")
             row.update({f"diag_{k}": v for k, v in (metrics.get("diagnostics") or {}).items()})
     return pd.DataFrame(list(rows.values()))
-
-
-def coverage_text(coverage: dict[str, Any]) -> str:
-    return json.dumps(coverage, sort_keys=True)

@@ -18,11 +18,12 @@ The thresholds live in ``config/regime.yaml`` (``selection:``) and default to th
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from cotmask.jsonfiles import read_json_file
 
 
 @dataclass(frozen=True)
@@ -167,11 +168,6 @@ def training_cost(base_metrics: Mapping[str, Any], finetune_metrics: Mapping[str
     return float(base_metrics["n_parameters"]) * (trained_tokens(base_metrics) + trained_tokens(finetune_metrics))
 
 
-def _read_json(path: str | Path) -> Any:
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
-
-
 def seed_accuracies(
     records: Sequence[Mapping[str, Any]], model: str, train_set: str, methods: Sequence[str],
     benchmarks: Sequence[str], decoding: str,
@@ -182,7 +178,7 @@ def seed_accuracies(
         if (record["model"], record["train_set"], record["decoding"]) != (model, train_set, decoding):
             continue
         if record["method"] in methods and record["benchmark"] in benchmarks:
-            summary = _read_json(record["summary"])
+            summary = read_json_file(record["summary"], "evaluation summary")
             accuracies.setdefault((record["method"], record["benchmark"]), []).append(100 * summary["accuracy"])
     return accuracies
 
@@ -212,9 +208,10 @@ def candidates_from_runs(
         seen.add(key)
         accuracies = seed_accuracies(records, *key, ("sft", "sft_long"), [in_distribution, *distractor_benchmarks],
                                      decoding)
-        runs = [_read_json(Path(folder) / "train_metrics.json") for folder in sft_long_runs["/".join(key)]]
+        runs = [read_json_file(Path(folder) / "train_metrics.json", "training metrics")
+                for folder in sft_long_runs["/".join(key)]]
         gaps = [run["diagnostics"]["accuracy_gap"] for run in runs if run.get("diagnostics")]
-        cost = training_cost(_read_json(base_metrics[point["model"]]), runs[0])
+        cost = training_cost(read_json_file(base_metrics[point["model"]], "pre-training metrics"), runs[0])
         candidates.append(candidate_from_runs(
             f"{key[0]}/{key[1]}", cost, accuracies, in_distribution=in_distribution,
             distractor_benchmarks=distractor_benchmarks, accuracy_gaps=gaps,

@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
-from cotmask.diagnostics import DiagnosticsSettings, fixed_subset, read_rows, summarize_diagnostics, write_rows
+from cotmask.diagnostics import DiagnosticsSettings, fixed_subset, read_rows, summarize_diagnostics
 from cotmask.epoch_diagnostics import clean_loss, measure, prepare_subset
 from cotmask.records import write_jsonl
 from cotmask.train import FinetuneConfig, finetune
@@ -89,9 +89,9 @@ def test_rows_round_trip_and_summary_gaps():
         summarize_diagnostics([])
 
 
-def test_write_rows_is_readable_back(tmp_path):
+def test_rows_written_are_readable_back(tmp_path):
     rows = [{"epoch": 1.0, "step": 3, "train_loss": 0.5}]
-    write_rows(rows, tmp_path / "d" / "diagnostics.jsonl")
+    write_jsonl(rows, tmp_path / "d" / "diagnostics.jsonl")
     assert read_rows(tmp_path / "d" / "diagnostics.jsonl") == rows
     assert read_rows(tmp_path / "missing.jsonl") == []
 

@@ -7,6 +7,7 @@ The handler imports :mod:`cotmask.report` when it runs (pandas, matplotlib; neve
 from __future__ import annotations
 
 import argparse
+import json
 
 from cotmask.cli.common import add_command, add_out
 
@@ -23,9 +24,9 @@ def _tables(args: argparse.Namespace) -> int:
 
 
 def _partial_report(args: argparse.Namespace) -> int:
-    from cotmask.partial import build_partial_report, coverage_text
+    from cotmask.partial import build_partial_report
 
-    print(coverage_text(build_partial_report(args.config, args.out_dir, args.workdir, seeds=args.seeds)))
+    print(json.dumps(build_partial_report(args.config, args.out_dir, args.workdir, seeds=args.seeds), sort_keys=True))
     return 0
 
 

@@ -7,6 +7,7 @@ A mixin of :class:`cotmask.plan.Plan`: it reads ``self.config``, ``self.seeds_of
 from __future__ import annotations
 
 from cotmask.plan.paths import base_model_dir, eval_dir, ft_dir
+from cotmask.plan.settings import cell_for
 from cotmask.report.outputs import regime_map_paths
 
 
@@ -26,12 +27,11 @@ class RegimeMapPlan:
 
     def _regime_runs(self, methods=("sft", "sft_long")) -> list[tuple[str, str, str, int]]:
         """The candidates' SFT-only fine-tunes (the rule never reads an MFT run)."""
-        cells = {(c["model"], c["train_set"]): c for c in self.config["cells"]}
         return [
             (model, train_set, method, seed)
             for model, train_set in self.regime_candidates()
             for method in methods
-            for seed in self.seeds_of(cells[(model, train_set)])
+            for seed in self.seeds_of(cell_for(self.config, model, train_set))
         ]
 
     def regime_selection_inputs(self) -> dict[str, list[str]]:
@@ -46,14 +46,13 @@ class RegimeMapPlan:
 
     def regime_map_runs(self) -> list[dict]:
         """Every fine-tune of the map's cells (all their methods and seeds) with its folder."""
-        cells = {(c["model"], c["train_set"]): c for c in self.config["cells"]}
-        keys = dict.fromkeys((p["model"], p["train_set"]) for p in self.config["regime"]["points"])
+        cells = [cell_for(self.config, p["model"], p["train_set"]) for p in self.config["regime"]["points"]]
         return [
-            {"model": model, "train_set": train_set, "method": method, "seed": seed,
-             "dir": ft_dir(model, train_set, method, seed)}
-            for model, train_set in keys
-            for method in cells[(model, train_set)]["methods"]
-            for seed in self.seeds_of(cells[(model, train_set)])
+            {"model": cell["model"], "train_set": cell["train_set"], "method": method, "seed": seed,
+             "dir": ft_dir(cell["model"], cell["train_set"], method, seed)}
+            for cell in {id(cell): cell for cell in cells}.values()
+            for method in cell["methods"]
+            for seed in self.seeds_of(cell)
         ]
 
     def regime_map_files(self) -> list[str]:

@@ -16,13 +16,12 @@ from typing import Any
 
 import pandas as pd
 import seaborn as sns
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from cotmask.diagnostics import read_rows, summarize_diagnostics
-from cotmask.records import atomic_path
 from cotmask.report.formatting import Table, format_accuracy, format_delta, format_number
 from cotmask.report.outputs import MAP_FILES, regime_map_paths  # noqa: F401  (MAP_FILES: re-exported)
+from cotmask.report.plots import save_figure
 
 DIAGNOSTIC_FIELDS = ("final_train_accuracy", "final_test_accuracy", "accuracy_gap", "final_train_loss",
                      "final_test_loss", "loss_gap", "best_epoch", "best_minus_final")
@@ -109,7 +108,6 @@ def plot_map(rows: list[dict], path: str | os.PathLike, *, title: str) -> None:
     frame = pd.DataFrame(rows)
     axes_names = list(dict.fromkeys(frame["axis"])) if not frame.empty else ["(no data)"]
     figure = Figure(figsize=(3.0 * len(axes_names) + 0.8, 3.6), layout="constrained")
-    FigureCanvasAgg(figure)
     panels = figure.subplots(1, len(axes_names), sharey=True, squeeze=False)[0]
     styles = {key: color for key, color in zip(sorted({(r["treatment"], r["control"]) for r in rows}),
                                                  sns.color_palette("colorblind"))}
@@ -120,7 +118,7 @@ def plot_map(rows: list[dict], path: str | os.PathLike, *, title: str) -> None:
     if styles:
         panels[-1].legend(fontsize="small", loc="best")
     figure.suptitle(title)
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def _plot_axis(panel: Any, rows: list[dict], styles: Mapping[tuple, Any]) -> None:
@@ -146,7 +144,6 @@ def plot_samples_seen(runs: Sequence[Mapping[str, Any]], path: str | os.PathLike
     cells = list(dict.fromkeys(frame["cell"])) or ["(no data)"]
     columns = min(3, len(cells))
     figure = Figure(figsize=(3.4 * columns, 3.0 * -(-len(cells) // columns)), layout="constrained")
-    FigureCanvasAgg(figure)
     panels = figure.subplots(-(-len(cells) // columns), columns, sharey=True, squeeze=False).ravel()
     for panel, cell in zip(panels, cells):
         part = frame[frame["cell"] == cell]
@@ -158,12 +155,7 @@ def plot_samples_seen(runs: Sequence[Mapping[str, Any]], path: str | os.PathLike
     for panel in panels[len(cells):]:
         panel.set_visible(False)
     figure.suptitle(title)
-    _save(figure, path)
-
-
-def _save(figure: Figure, path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=120)
+    save_figure(figure, path)
 
 
 def build_regime_map(comparisons_csv: str | os.PathLike, runs: Sequence[Mapping[str, Any]],
