@@ -21,6 +21,23 @@ Rules
 * **Numbers** (:func:`parse_number`, :func:`first_number`, :func:`normalize_number`): ``"-$1,234.50."`` is
   ``-1234.50``; ``3/4`` and ``\\frac{3}{4}`` are fractions; a comma is a thousands separator only between
   a digit and exactly three digits.
+* **Exact values** (:func:`exact_number`, :func:`numbers_equal`): answers are compared as fractions, never
+  as floats: ``12345678901234567890`` and ``12345678901234567891`` differ, so do ``7`` and ``7.0000001``,
+  while ``18``, ``18.00`` and ``36/2`` are equal. A whole-text number in scientific notation (``1e5``) is
+  read exactly as a gold answer (strict), but a prediction's first number stops at the ``e`` (``1``), as the
+  official regex does.
+* **Flexible GSM8K** (:func:`last_number`): the last number anywhere in a completion, lm-evaluation-harness'
+  "flexible-extract" of its gsm8k task, reported beside the strict ``####`` score.
+
+``\\boxed{}`` is read here, not by ``math_verify.parse``
+---------------------------------------------------------
+``math_verify.parse`` (0.9, with ``boxed_match_priority=0``) gives a different answer than
+:func:`boxed_answer` on 5 of the 12 box cases of ``tests/test_answers.py``: it joins several boxes into a set
+(``1,2`` where Hendrycks' ``last_boxed_only_string`` and MetaMath read the last box, ``2``), it finds no
+answer in ``\\fbox{7}``, ``\\boxed 5`` and ``\\boxed {5}``, and it reads an unclosed box of a cut-off
+generation (``\\boxed{\\frac{1}{2}``) as an answer. It also imports sympy, which the loaders would then
+pay for on every record. math-verify is used where it is strong: deciding whether two extracted LaTeX
+answers are equal (:func:`cotmask.scoring.math_equal`).
 
 Several ``####`` in one text: the first counts
 ----------------------------------------------
@@ -119,6 +136,61 @@ def parse_number(text: str | float | int | None, strict: bool = False) -> float 
     if strict and (cleaned[: match.start()].strip() or not _UNITS_TAIL.match(cleaned[match.end():])):
         return None
     return _to_float(match.group(0))
+
+
+_SCIENTIFIC = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)[eE][+-]?\d+")
+
+
+def _exact(number: str) -> Fraction | None:
+    try:
+        if "/" in number:
+            numerator, denominator = number.split("/", 1)
+            return Fraction(numerator) / Fraction(denominator)
+        return Fraction(number)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def exact_number(text: str | int | None, strict: bool = False) -> Fraction | None:
+    """The exact value of an answer (a :class:`~fractions.Fraction`), read as :func:`parse_number` reads it,
+    or None. Strict also accepts one number in scientific notation (``"1e5"`` -> 100000). Floats are
+    refused (their value is not the number that was written)."""
+    if text is None or isinstance(text, (bool, float)):
+        return None
+    if isinstance(text, int):
+        return Fraction(text)
+    cleaned = _clean_numeric_text(str(text))
+    cleaned = re.sub(r"(?<=\d)\s*\\%|(?<=\d)\s*%", "", cleaned)
+    frac = _LATEX_FRAC.match(cleaned.replace(" ", ""))
+    if frac:
+        sign, numerator, denominator = frac.groups()
+        value = _exact(f"{numerator}/{denominator}")
+        return None if value is None else (-value if sign else value)
+    cleaned = _SPACED_MINUS.sub("-", cleaned)
+    if strict and _SCIENTIFIC.fullmatch(cleaned.rstrip(".")):
+        return _exact(cleaned.rstrip("."))
+    match = _NUMBER.search(cleaned)
+    if match is None:
+        return None
+    if strict and (cleaned[: match.start()].strip() or not _UNITS_TAIL.match(cleaned[match.end():])):
+        return None
+    return _exact(match.group(0))
+
+
+def numbers_equal(pred: str | None, gold: str | int | None, strict_pred: bool = False) -> bool:
+    """Whether a prediction's number (first number; with ``strict_pred`` one number) equals the gold answer,
+    which must be one number (strict), exactly; False when either is not a number."""
+    pred_value, gold_value = exact_number(pred, strict=strict_pred), exact_number(gold, strict=True)
+    return pred_value is not None and gold_value is not None and pred_value == gold_value
+
+
+def last_number(text: str | None) -> str | None:
+    """The last number of ``text`` (``$``, thousands commas removed; ``- 5`` is ``5``), or None: the
+    "flexible" GSM8K answer of lm-evaluation-harness."""
+    if not text:
+        return None
+    numbers = [m.group(0) for m in _NUMBER.finditer(_clean_numeric_text(text)) if _exact(m.group(0)) is not None]
+    return numbers[-1] if numbers else None
 
 
 def first_number(text: str | None, anchored: bool = False) -> str | None:

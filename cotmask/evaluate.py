@@ -5,13 +5,25 @@ runs several (benchmark, settings) pairs with it, as the workflow's one ``evalua
 does. Each pair writes two files, both atomically (a partial file never carries the final name):
 
 * per-item JSONL, one line per problem: ``id, question, gold, generation, extracted, correct, invalid,
-  metadata`` (the record's metadata, which carries ``template`` and ``n_steps`` for the clustered
-  bootstrap and the per-step-count buckets);
+  metadata``; for gsm8k scoring also lm-eval's flexible score, ``flexible_extracted, flexible_correct``
+  (the last number of the generation; the summary then has ``flexible_accuracy``). The metadata is the
+  record's, which carries ``template`` and ``n_steps`` for the clustered bootstrap and the per-step-count
+  buckets;
 * summary JSON: ``accuracy, n, n_correct, invalid_rate, ci95 [lo, hi], benchmark, scoring, calculator,
   prompt_template, model, max_new_tokens, batch_size, seed, limit, wall_time_s, problems_per_s``.
 
 Both functions check every input (scoring kind, template, benchmark records, gold answers, model folder)
 before the model is loaded. The result of a pair does not depend on whether it ran alone or in a suite.
+
+Training-time settings. A model fine-tuned by :mod:`cotmask.train` records its settings in
+``train_metrics.json`` (:func:`training_settings`). Without an explicit ``prompt_template`` the prompt is the
+one the model was fine-tuned with (``alpaca``, the paper's, for any other model); an explicit template that
+differs from the recorded one is used as asked, with a warning (a model prompted in another format than it
+learned scores near zero). Prompts as long as the fine-tuning ``max_length`` or longer -- no training answer
+started that late -- are counted in a warning too.
+
+Progress. Each call logs ``done/total prompts, rate, ETA`` lines (:class:`cotmask.logs.Progress`) through
+the ``logging`` module at least every 30 seconds while it generates, over all runs of a suite.
 
 Importing this module is cheap: torch and transformers are imported only inside :func:`evaluate` and
 :func:`evaluate_suite`, once the inputs are checked.
@@ -20,6 +32,7 @@ Importing this module is cheap: torch and transformers are imported only inside 
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import os
 import re
@@ -29,11 +42,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cotmask.checkpoints import model_source
+from cotmask.logs import Progress
 from cotmask.prompts import format_prompt
 from cotmask.records import read_jsonl, write_json, write_jsonl
 from cotmask.scoring import SCORING_KINDS, gold_answer, score_item, summarize
 
 logger = logging.getLogger(__name__)
+
+#: The prompt template of a model that records none (not fine-tuned by cotmask): the paper's.
+DEFAULT_PROMPT_TEMPLATE = "alpaca"
+#: The file of a cotmask fine-tune that records its settings (``config``), next to the weights.
+TRAINING_METRICS_FILE = "train_metrics.json"
+#: per-item keys of the flexible GSM8K score (cotmask.scoring), copied where the scoring kind has them
+FLEXIBLE_KEYS = ("flexible_extracted", "flexible_correct")
+#: Training settings that matter when evaluating (read from the checkpoint, shown in the log).
+EVALUATION_RELEVANT_SETTINGS = ("prompt_template", "max_length", "base_model", "train_file")
 
 
 @dataclass
@@ -66,8 +90,58 @@ def _prepare(
 
 
 def _check_model_dir(model_dir: str | os.PathLike) -> None:
-    if not (Path(model_dir) / "config.json").exists():
-        raise FileNotFoundError(f"{model_dir}: not a model folder (no config.json)")
+    """A model folder with config.json, or a hub id (:func:`cotmask.checkpoints.model_source`, no torch)."""
+    model_source(model_dir)
+
+
+def training_settings(model_dir: str | os.PathLike) -> dict[str, Any]:
+    """The fine-tuning settings a cotmask fine-tune records (``train_metrics.json``'s ``config``); ``{}``
+    for any other model (a hub id, a base model, a file that cannot be read)."""
+    path = Path(model_dir) / TRAINING_METRICS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        config = json.loads(path.read_text(encoding="utf-8")).get("config")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as error:
+        logger.warning("%s: cannot read the training settings (%s); using the defaults", path, error)
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def resolve_prompt_template(
+    model_dir: str | os.PathLike, requested: str | None, training: Mapping[str, Any] | None = None
+) -> str:
+    """The prompt template to evaluate with: ``requested`` when given (a warning if the model was fine-tuned
+    with another), else the model's own, else :data:`DEFAULT_PROMPT_TEMPLATE`."""
+    training = training_settings(model_dir) if training is None else training
+    recorded = training.get("prompt_template")
+    if requested is None:
+        if recorded:
+            logger.info("%s: prompt template %r, as fine-tuned (%s)", model_dir, recorded, TRAINING_METRICS_FILE)
+            return str(recorded)
+        logger.info("%s: no recorded prompt template; using %r", model_dir, DEFAULT_PROMPT_TEMPLATE)
+        return DEFAULT_PROMPT_TEMPLATE
+    if recorded and recorded != requested:
+        logger.warning(
+            "%s was fine-tuned with prompt template %r but is evaluated with %r as asked; a model prompted "
+            "in another format scores near zero (leave the template unset to use the fine-tuning one)",
+            model_dir, recorded, requested,
+        )
+    return requested
+
+
+def _warn_long_prompts(tokenizer, prompts: Sequence[str], training: Mapping[str, Any], name: str) -> None:
+    """Warn when prompts reach the fine-tuning max_length (those examples had no answer tokens in training)."""
+    max_length = training.get("max_length")
+    if not isinstance(max_length, int) or max_length < 1:
+        return
+    lengths = [len(ids) for ids in tokenizer(list(prompts), add_special_tokens=True)["input_ids"]]
+    too_long = sum(1 for length in lengths if length >= max_length)
+    if too_long:
+        logger.warning(
+            "%s: %d of %d prompts have at least the fine-tuning max_length (%d tokens; longest %d): the model "
+            "never learned an answer that starts this late", name, too_long, len(lengths), max_length, max(lengths),
+        )
 
 
 def _run(
@@ -86,14 +160,17 @@ def _run(
     seed: int,
     limit: int | None,
     n_bootstrap: int,
+    training: Mapping[str, Any],
+    progress: Progress,
 ) -> dict[str, Any]:
     """Generate with an already-loaded model, score, and write the per-item and summary files."""
     from cotmask.generation import generate
 
+    _warn_long_prompts(tokenizer, prepared.prompts, training, Path(summary_out).stem)
     start = time.perf_counter()
     generations = generate(
         model, tokenizer, prepared.prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
-        calculator=calculator, seed=seed,
+        calculator=calculator, seed=seed, progress=progress,
     )
     wall_time = time.perf_counter() - start
 
@@ -108,6 +185,7 @@ def _run(
             "extracted": scored["extracted"],
             "correct": scored["correct"],
             "invalid": scored["invalid"],
+            **{key: scored[key] for key in FLEXIBLE_KEYS if key in scored},
             "metadata": record.get("metadata", {}),
         })
     summary = summarize(items, n_bootstrap=n_bootstrap, seed=seed)
@@ -137,7 +215,7 @@ def evaluate(
     *,
     scoring: str = "gsm8k",
     calculator: bool = False,
-    prompt_template: str = "alpaca",
+    prompt_template: str | None = None,
     batch_size: int = 32,
     max_new_tokens: int = 256,
     threads: int = 1,
@@ -147,19 +225,25 @@ def evaluate(
 ) -> dict[str, Any]:
     """Greedy-decode every benchmark question with the model in ``model_dir`` and score the answers.
 
-    Inputs are checked (scoring kind, template, benchmark records, gold answers, model folder) before the
-    model is loaded. Returns the summary dict that is written to ``summary_out``.
+    ``model_dir`` is a ``save_pretrained`` folder or a hub id. ``prompt_template`` None: the one the model
+    was fine-tuned with (module doc). Inputs are checked (model folder, scoring kind, template, benchmark
+    records, gold answers) before the model is loaded. Returns the summary dict that is written to
+    ``summary_out``.
     """
-    prepared = _prepare(benchmark_file, scoring=scoring, prompt_template=prompt_template, limit=limit)
     _check_model_dir(model_dir)
+    training = training_settings(model_dir)
+    prompt_template = resolve_prompt_template(model_dir, prompt_template, training)
+    prepared = _prepare(benchmark_file, scoring=scoring, prompt_template=prompt_template, limit=limit)
 
     from cotmask.generation import load_model
 
     model, tokenizer = load_model(model_dir, threads=threads)
+    progress = Progress(len(prepared.prompts), f"evaluate {Path(summary_out).stem}", unit="prompts", logger=logger)
     return _run(
         model, tokenizer, model_dir, prepared, predictions_out, summary_out,
         scoring=scoring, calculator=calculator, prompt_template=prompt_template, batch_size=batch_size,
-        max_new_tokens=max_new_tokens, seed=seed, limit=limit, n_bootstrap=n_bootstrap,
+        max_new_tokens=max_new_tokens, seed=seed, limit=limit, n_bootstrap=n_bootstrap, training=training,
+        progress=progress,
     )
 
 
@@ -204,7 +288,8 @@ def evaluate_suite(
     evaluate()'s defaults). Run ``name`` writes ``out_dir/name.jsonl`` (per item) and ``out_dir/name.json``
     (summary), each atomically, with the same content as ``evaluate(model_dir, benchmark_file, ...)``
     (up to the timings). Every run is checked, and every benchmark read, before the model is loaded.
-    Returns ``{name: summary}`` in run order.
+    A run without ``prompt_template`` uses the model's fine-tuning one (module doc). Returns
+    ``{name: summary}`` in run order.
     """
     checked = [_run_settings(index, run) for index, run in enumerate(runs)]
     if not checked:
@@ -213,9 +298,12 @@ def evaluate_suite(
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ValueError(f"run names must be unique; repeated: {duplicates}")
+    _check_model_dir(model_dir)
+    training = training_settings(model_dir)
     prepared = {}  # runs of one benchmark file with the same reading settings share one _Prepared
     plan = []
     for name, benchmark_file, settings in checked:
+        settings["prompt_template"] = resolve_prompt_template(model_dir, settings["prompt_template"], training)
         key = (benchmark_file, settings["scoring"], settings["prompt_template"], settings["limit"])
         if key not in prepared:
             prepared[key] = _prepare(
@@ -223,18 +311,20 @@ def evaluate_suite(
                 limit=settings["limit"],
             )
         plan.append((name, prepared[key], settings))
-    _check_model_dir(model_dir)
 
     from cotmask.generation import load_model
 
     model, tokenizer = load_model(model_dir, threads=threads)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    total = sum(len(benchmark.prompts) for _, benchmark, _ in plan)
+    progress = Progress(total, f"evaluate {len(plan)} runs", unit="prompts", logger=logger)
+    logger.info("%s: %d runs, %d prompts in all", model_dir, len(plan), total)
     summaries = {}
     for name, benchmark, settings in plan:
         summary = _run(
             model, tokenizer, model_dir, benchmark, out_dir / f"{name}.jsonl", out_dir / f"{name}.json",
-            **settings,
+            **settings, training=training, progress=progress,
         )
         summaries[name] = summary
         logger.info(

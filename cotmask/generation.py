@@ -26,11 +26,13 @@ seeded inside ``torch.random.fork_rng`` and restored afterwards).
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import weakref
 from collections import deque
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from transformers import (
@@ -45,6 +47,8 @@ from transformers import (
 
 from cotmask.answers import BOXED_OPENING as _BOXED
 from cotmask.calculator import calculate
+from cotmask.checkpoints import model_source
+from cotmask.logs import Progress
 
 _OPEN_ANNOTATION = re.compile(r"<<([^<>=\n]*)=$")
 _GSM8K_LINE = re.compile(r"####[^\n]*\d[^\n]*\n")
@@ -52,24 +56,43 @@ _ANSWER_IS_LINE = re.compile(r"[Tt]he answer is[^\n]*\S[^\n]*\n")
 #: Tokens decoded when looking for an opened annotation (longer expressions are left to the model).
 ANNOTATION_WINDOW_TOKENS = 64
 
+logger = logging.getLogger(__name__)
+
 _TOKEN_FLAGS: "weakref.WeakKeyDictionary[object, tuple[list[bool], list[bool]]]" = weakref.WeakKeyDictionary()
 
 
+def load_pretrained(load: Callable[..., Any], name: str | os.PathLike, **kwargs: Any) -> Any:
+    """``load(name, **kwargs)`` (a ``from_pretrained``); for a hub id that cannot be fetched (no network, no
+    such repository, no access) a FileNotFoundError that names the local-folder alternative."""
+    source = model_source(name)
+    try:
+        return load(str(name), **kwargs)
+    except OSError as error:
+        if source != "hub":
+            raise
+        reason = " ".join(str(error).split())
+        raise FileNotFoundError(
+            f"{name}: not a local folder, and it could not be loaded from the Hugging Face Hub ({reason[:300]}). "
+            f"Offline, download it where a network is available (`hf download {name} --local-dir DIR`, or "
+            "`save_pretrained`) and pass the folder DIR instead"
+        ) from error
+
+
 def load_model(model_dir: str | os.PathLike, threads: int = 1, device: str | None = None, dtype: str | None = None):
-    """Load ``(model, tokenizer)`` from a ``save_pretrained`` folder, in eval mode with left padding.
+    """Load ``(model, tokenizer)`` from a ``save_pretrained`` folder or a hub id, in eval mode with left
+    padding.
 
     ``device`` defaults to ``cuda`` when available, else ``cpu``; ``dtype`` defaults to bfloat16 on GPU and
-    float32 on CPU. ``threads`` sets torch's intra-op CPU threads.
+    float32 on CPU. ``threads`` sets torch's intra-op CPU threads. A missing folder, a folder without
+    ``config.json`` or a hub id that cannot be fetched is a FileNotFoundError saying what to pass instead.
     """
-    model_dir = Path(model_dir)
-    if not (model_dir / "config.json").exists():
-        raise FileNotFoundError(f"{model_dir}: not a model folder (no config.json)")
+    model_source(model_dir)  # before anything is loaded
     torch.set_num_threads(max(1, int(threads)))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if device.startswith("cuda") else torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer = load_pretrained(AutoTokenizer.from_pretrained, model_dir)
     prepare_tokenizer(tokenizer)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype)
+    model = load_pretrained(AutoModelForCausalLM.from_pretrained, model_dir, dtype=torch_dtype)
     model.to(device)
     model.eval()
     return model, tokenizer
@@ -233,15 +256,10 @@ def _eos_token_ids(model, tokenizer) -> list[int]:
     return ids
 
 
-def _left_pad(sequences: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    length = max(len(seq) for seq in sequences)
-    input_ids = torch.full((len(sequences), length), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(sequences), length), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        if seq:
-            input_ids[row, length - len(seq):] = torch.tensor(seq, dtype=torch.long)
-            attention_mask[row, length - len(seq):] = 1
-    return input_ids.to(device), attention_mask.to(device)
+def _left_pad(tokenizer, sequences: list[list[int]], device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Input ids and attention mask of ``sequences``, padded on the left to the longest one."""
+    batch = tokenizer.pad({"input_ids": sequences}, padding=True, padding_side="left", return_tensors="pt")
+    return batch["input_ids"].to(device), batch["attention_mask"].to(device)
 
 
 def _finish_text(tokenizer, ids: list[int], eos_ids: set[int], stopped_at: int | None, stop_at_answer: bool) -> str:
@@ -272,12 +290,16 @@ def generate(
     top_p: float = 1.0,
     seed: int = 0,
     stop_at_answer: bool = True,
+    progress: Progress | None = None,
 ) -> list[str]:
     """Continuations of ``prompts`` (text after each prompt), batched with left padding and a KV cache.
 
     Greedy by default; ``do_sample`` samples with ``temperature``/``top_p`` (no top-k), reproducibly for a
     ``seed``. ``calculator`` turns on calculator-forced annotation results; ``stop_at_answer`` stops rows at
-    the end of their answer line. See the module doc for details.
+    the end of their answer line. ``progress`` (a :class:`cotmask.logs.Progress` counting prompts) is advanced
+    after every batch, so that a long run logs how far it is and when it will end; without one, a call that
+    runs longer than 30 s logs its own progress lines (logger ``cotmask.generation``). See the module doc for
+    details.
 
     (One function on purpose: the batch loop shares the tokenizer flags, generation config and per-batch
     state; split up, each part would need all of them passed in.)
@@ -289,6 +311,9 @@ def generate(
     if not prompts:
         return []
     prepare_tokenizer(tokenizer)
+    if progress is None:
+        mode = f"sampling, seed {seed}" if do_sample else "greedy"
+        progress = Progress(len(prompts), f"generate ({mode})", unit="prompts", logger=logger, quiet_if_quick=True)
     eos_ids = _eos_token_ids(model, tokenizer)
     encoded = [tokenizer(prompt, add_special_tokens=True)["input_ids"] for prompt in prompts]
     order = sorted(range(len(prompts)), key=lambda index: (-len(encoded[index]), index))
@@ -312,7 +337,7 @@ def generate(
         torch.manual_seed(seed)
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]
-            input_ids, attention_mask = _left_pad([encoded[i] for i in batch], tokenizer.pad_token_id, device)
+            input_ids, attention_mask = _left_pad(tokenizer, [encoded[i] for i in batch], device)
             state = _BatchState(len(batch), input_ids.shape[1])
             processors = LogitsProcessorList()
             if calculator:
@@ -332,4 +357,5 @@ def generate(
                 outputs[index] = _finish_text(
                     tokenizer, generated[row], set(eos_ids), state.stopped_at[row], stop_at_answer
                 )
+            progress.advance(len(batch))
     return [text or "" for text in outputs]

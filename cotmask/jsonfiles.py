@@ -6,14 +6,22 @@ import json
 import os
 from typing import Any
 
+from cotmask.records import RecordError, check_text, decode_text
+
 
 def read_json_file(path: str | os.PathLike, what: str, error: type[ValueError] = ValueError) -> Any:
-    """The parsed JSON of ``path``; ``error`` (a ValueError type) naming ``what`` and the file when it is
-    missing or is not valid JSON."""
+    """The parsed JSON of ``path``; ``error`` (a ValueError type) naming ``what`` and the file (and line)
+    when it is missing, is not UTF-8, is not valid JSON or holds a lone surrogate (``\\ud800``)."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
+        with open(path, "rb") as handle:
+            data = handle.read()
     except FileNotFoundError:
         raise error(f"{what} {path} does not exist") from None
+    try:
+        text = decode_text(data, path)
+        value = json.loads(text)
+        return check_text(value, path, None) if "\\ud" in text.lower() else value
     except json.JSONDecodeError as problem:
         raise error(f"{path}: invalid JSON ({problem.msg}, line {problem.lineno})") from None
+    except RecordError as problem:
+        raise error(str(problem)) from None

@@ -293,6 +293,13 @@ class MFTCollator:
         """Right-pad ``features``; return ids, attention mask, labels and the candidate positions (no noise)."""
         if not features:
             raise ValueError("MFTCollator got an empty batch")
+        missing = [key for key in ("input_ids", "prompt_length") if key not in features[0]]
+        if missing:
+            raise ValueError(
+                f"MFTCollator: the examples lack {missing} (they have {sorted(features[0])}); with a "
+                "datasets.Dataset the HF Trainer drops every column its model's forward does not take: set "
+                "TrainingArguments(remove_unused_columns=False), as cotmask.train.finetune does"
+            )
         ids_list = [list(f["input_ids"]) for f in features]
         lengths = [len(ids) for ids in ids_list]
         if min(lengths) == 0:

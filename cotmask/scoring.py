@@ -4,12 +4,17 @@ Final answers are read by :mod:`cotmask.answers` (the ``####``, ``The answer is`
 the same for gold answers and predictions); this module decides whether two answers are equal and
 summarises the items. Scoring kinds (:func:`score_item`):
 
-* ``gsm8k`` -- numeric, ``|pred - gold| < 1e-4`` as in the official script; the prediction's answer is
+* ``gsm8k`` -- numeric and exact (:func:`cotmask.answers.numbers_equal`: fractions, no float tolerance, so
+  ``12345678901234567891`` is not ``12345678901234567890`` and ``7.0000001`` is not ``7``); the gold answer
+  must be one number (else ValueError, checked before anything is scored) and the prediction's answer is
   :func:`cotmask.answers.numeric_answer` (the number after the first ``####``, else the first number after
   ``The answer is``, so MetaMath-trained models can be scored too). A generation without a parseable
-  number is *invalid* (and wrong).
+  number is *invalid* (and wrong). Beside this strict score each item gets the *flexible* one of
+  lm-evaluation-harness (the last number of the completion, :func:`cotmask.answers.last_number`):
+  ``flexible_extracted`` and ``flexible_correct``, summarised as ``flexible_accuracy``; the tables use the
+  strict score only.
 * ``metamath`` -- ``The answer is`` extraction; a plain-number answer (units allowed) is compared
-  numerically, anything else by :func:`math_equal`.
+  exactly as a number, anything else by :func:`math_equal`.
 * ``math`` -- whichever of ``\\boxed{}`` and ``The answer is`` comes last in the text, compared by
   :func:`math_equal` (math-verify, with a Hendrycks-style string normalisation as fallback).
 * ``auto`` -- ``auto`` extraction, compared like ``metamath``.
@@ -30,26 +35,26 @@ from typing import Any
 
 from cotmask.answers import (
     balanced_content,
+    exact_number,
     extract_answer,
     final_answer,
+    last_number,
     last_stated_or_boxed,
+    numbers_equal,
     numeric_answer,
-    parse_number,
+    parse_number,  # noqa: F401 - re-exported (cotmask.floors)
     remove_thousands_commas,
 )
 from cotmask.records import RecordError, iter_jsonl, write_json, write_jsonl
 
 SCORING_KINDS = ("gsm8k", "metamath", "math", "auto")
-NUMERIC_TOLERANCE = 1e-4
 MATH_VERIFY_TIMEOUT_S = 5
 
 
-def numeric_equal(pred: str | float | None, gold: str | float | None, tol: float = NUMERIC_TOLERANCE) -> bool:
-    """``|pred - gold| < tol`` after parsing both leniently; unparseable values are never equal."""
-    pred_value, gold_value = parse_number(pred), parse_number(gold)
-    if pred_value is None or gold_value is None:
-        return False
-    return abs(pred_value - gold_value) < tol
+def numeric_equal(pred: str | int | None, gold: str | int | None) -> bool:
+    """The prediction's first number equals the gold number exactly (:func:`cotmask.answers.numbers_equal`);
+    a value that is not a number is never equal."""
+    return numbers_equal(None if pred is None else str(pred), None if gold is None else str(gold))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -133,9 +138,9 @@ def answers_equal(pred: str | None, gold: str | None) -> bool:
     """Numeric comparison when both answers are plain numbers (units allowed), else :func:`math_equal`."""
     if pred is None or gold is None:
         return False
-    pred_value, gold_value = parse_number(pred, strict=True), parse_number(gold, strict=True)
+    pred_value, gold_value = exact_number(pred, strict=True), exact_number(gold, strict=True)
     if pred_value is not None and gold_value is not None:
-        return abs(pred_value - gold_value) < NUMERIC_TOLERANCE
+        return pred_value == gold_value
     return math_equal(pred, gold)
 
 
@@ -149,13 +154,18 @@ def _check_scoring(scoring: str) -> None:
 
 def gold_answer(reference: str | float | int, scoring: str = "gsm8k") -> str:
     """The gold final answer of a bare answer or of a full solution (:func:`cotmask.answers.final_answer`),
-    after checking the scoring kind."""
+    after checking the scoring kind. For ``gsm8k`` it must be one number (units allowed): ValueError
+    otherwise, instead of scoring against the first number found in it."""
     _check_scoring(scoring)
-    return final_answer(reference)
+    gold = final_answer(reference)
+    if scoring == "gsm8k" and exact_number(gold, strict=True) is None:
+        raise ValueError(f"gold answer {gold!r} is not a number (scoring gsm8k compares numbers)")
+    return gold
 
 
 def score_item(prediction: str, reference: str | float | int, scoring: str = "gsm8k") -> dict[str, Any]:
-    """Score one generation: ``{"extracted", "gold", "correct", "invalid"}``.
+    """Score one generation: ``{"extracted", "gold", "correct", "invalid"}``, for ``gsm8k`` also
+    ``flexible_extracted`` and ``flexible_correct`` (the last number of the generation).
 
     ``invalid`` means no answer could be extracted (for ``gsm8k``: no parseable number); invalid items
     are wrong.
@@ -164,22 +174,33 @@ def score_item(prediction: str, reference: str | float | int, scoring: str = "gs
     gold = gold_answer(reference, scoring)
     prediction = prediction or ""
     if scoring == "gsm8k":
-        extracted = numeric_answer(prediction)
-        invalid = extracted is None
-        correct = (not invalid) and numeric_equal(extracted, gold)
+        return _score_gsm8k(prediction, gold)
+    if scoring == "math":
+        extracted = last_stated_or_boxed(prediction)
     else:
-        if scoring == "math":
-            extracted = last_stated_or_boxed(prediction)
-        else:
-            extracted = extract_answer(prediction, "metamath" if scoring == "metamath" else "auto")
-        invalid = extracted is None
-        if invalid:
-            correct = False
-        elif scoring == "math":
-            correct = math_equal(extracted, gold)
-        else:
-            correct = answers_equal(extracted, gold)
+        extracted = extract_answer(prediction, "metamath" if scoring == "metamath" else "auto")
+    invalid = extracted is None
+    if invalid:
+        correct = False
+    elif scoring == "math":
+        correct = math_equal(extracted, gold)
+    else:
+        correct = answers_equal(extracted, gold)
     return {"extracted": extracted, "gold": gold, "correct": bool(correct), "invalid": bool(invalid)}
+
+
+def _score_gsm8k(prediction: str, gold: str) -> dict[str, Any]:
+    """Strict (the official ``####`` rule) and flexible (the last number) GSM8K scores of one generation."""
+    extracted = numeric_answer(prediction)
+    flexible = last_number(prediction)
+    return {
+        "extracted": extracted,
+        "gold": gold,
+        "correct": extracted is not None and numeric_equal(extracted, gold),
+        "invalid": extracted is None,
+        "flexible_extracted": flexible,
+        "flexible_correct": flexible is not None and numeric_equal(flexible, gold),
+    }
 
 
 def score_records(
@@ -202,7 +223,8 @@ def score_records(
 
 
 def summarize(items: list[dict], *, n_bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """Accuracy, counts, invalid rate and a 95% percentile-bootstrap interval over items."""
+    """Accuracy, counts, invalid rate and a 95% percentile-bootstrap interval over items; with items that
+    carry ``flexible_correct`` (gsm8k) also ``flexible_accuracy`` and ``n_flexible_correct``."""
     # numpy and scipy (1-2 s to import) only for the interval: every data job imports this module (via
     # cotmask.data.rft) and never summarises.
     from cotmask.stats import bootstrap_ci
@@ -213,13 +235,17 @@ def summarize(items: list[dict], *, n_bootstrap: int = 1000, seed: int = 0) -> d
     correct = [1.0 if item["correct"] else 0.0 for item in items]
     n_correct = int(sum(correct))
     low, high = bootstrap_ci(correct, n_resamples=n_bootstrap, seed=seed)
-    return {
+    summary = {
         "accuracy": n_correct / n,
         "n": n,
         "n_correct": n_correct,
         "invalid_rate": sum(1 for item in items if item["invalid"]) / n,
         "ci95": [low, high],
     }
+    if all("flexible_correct" in item for item in items):
+        n_flexible = sum(1 for item in items if item["flexible_correct"])
+        summary.update({"flexible_accuracy": n_flexible / n, "n_flexible_correct": n_flexible})
+    return summary
 
 
 _PREDICTION_FIELDS = ("prediction", "generation")
@@ -246,10 +272,25 @@ def read_predictions(path: str | os.PathLike) -> list[dict[str, Any]]:
         if isinstance(answer, bool) or not isinstance(answer, (str, int, float)) or not str(answer).strip():
             raise RecordError(path, number, answer_key, "must be a non-empty string or a number")
         rows.append({"line": number, "id": obj.get("id", f"line{number}"),
-                     "prediction": obj[prediction_key], "answer": str(answer)})
+                     "prediction": obj[prediction_key], "answer": str(answer), "answer_key": answer_key})
     if not rows:
         raise RecordError(path, None, None, "contains no predictions")
     return rows
+
+
+def _gold_answers(rows: list[dict[str, Any]], path: str | os.PathLike, scoring: str) -> list[str]:
+    """Every row's gold answer, checked before anything is scored (RecordError naming file and line)."""
+    golds = []
+    for row in rows:
+        try:
+            golds.append(gold_answer(row["answer"], scoring))
+        except ValueError as error:
+            raise RecordError(path, row["line"], row["answer_key"], str(error)) from None
+    return golds
+
+
+class ItemsNotWritten(OSError):
+    """The per-item file of ``cotmask score`` could not be written; the summary was."""
 
 
 def score_file(
@@ -261,16 +302,28 @@ def score_file(
     n_bootstrap: int = 1000,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Score a predictions JSONL with scoring kind ``benchmark``; write the summary JSON (and per-item JSONL)."""
+    """Score a predictions JSONL with scoring kind ``benchmark``; write the summary JSON (and per-item JSONL).
+
+    Every line and gold answer is checked before anything is scored or written. When the per-item file
+    cannot be written (a full disk, no permission), the summary is still written and
+    :class:`ItemsNotWritten` says so."""
     _check_scoring(benchmark)
     rows = read_predictions(predictions_path)
+    golds = _gold_answers(rows, predictions_path, benchmark)
     items = []
-    for row in rows:
-        item = score_item(row["prediction"], row["answer"], benchmark)
+    for row, gold in zip(rows, golds):
+        item = score_item(row["prediction"], gold, benchmark)
         items.append({"id": row["id"], "line": row["line"], "prediction": row["prediction"], **item})
     summary = summarize(items, n_bootstrap=n_bootstrap, seed=seed)
     summary.update({"scoring": benchmark, "predictions": str(predictions_path)})
+    items_error: BaseException | None = None
     if items_out is not None:
-        write_jsonl(items, items_out)
+        try:
+            write_jsonl(items, items_out)
+        except (OSError, ValueError) as error:
+            items_error = error
     write_json(summary, out_path)
+    if items_error is not None:
+        reason = getattr(items_error, "strerror", None) or " ".join(str(items_error).split())
+        raise ItemsNotWritten(f"{items_out}: per-item file not written ({reason}); the summary is in {out_path}")
     return summary

@@ -20,6 +20,10 @@ cluster g was drawn and ``Tbar_g`` the sum over cluster g's items of the item's 
 the drawn seeds. The interval is the percentile interval of the replicates. Everything is vectorised
 (resample counts are multinomial draws; clusters are pre-summed), processed in blocks of replicates
 so that memory stays bounded, and driven by ``numpy.random.default_rng(seed)``.
+
+No library implements this two-stage, cluster-paired scheme, so it is written here; the plain one-stage
+item bootstrap of one evaluation (:func:`bootstrap_ci`) is :func:`scipy.stats.bootstrap`, and the exact
+McNemar test is :func:`scipy.stats.binomtest` on the discordant pairs.
 """
 
 from __future__ import annotations
@@ -46,16 +50,28 @@ class ItemMismatchError(ValueError):
 def bootstrap_ci(
     correct, n_resamples: int = 1000, seed: int = 0, confidence: float = 0.95
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of a 0/1 vector (items resampled with replacement)."""
-    values = np.asarray(correct, dtype=float)
+    """Percentile bootstrap interval of the mean of a 0/1 vector (items resampled with replacement).
+
+    A plain one-stage bootstrap, so it is :func:`scipy.stats.bootstrap` (``method="percentile"``,
+    driven by ``numpy.random.default_rng(seed)``). One item gives the degenerate interval (x, x),
+    which scipy refuses to compute; no item gives (NaN, NaN).
+    """
+    values = np.asarray(correct, dtype=float).ravel()
     if values.size == 0:
         return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, values.size, size=(n_resamples, values.size))
-    means = values[idx].mean(axis=1)
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(means, [tail, 1.0 - tail])
-    return (float(low), float(high))
+    if values.size == 1:
+        return (float(values[0]), float(values[0]))
+    result = scipy_stats.bootstrap(
+        (values,),
+        np.mean,
+        n_resamples=n_resamples,
+        confidence_level=confidence,
+        method="percentile",
+        vectorized=True,
+        rng=np.random.default_rng(seed),
+    )
+    interval = result.confidence_interval
+    return (float(interval.low), float(interval.high))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -18,8 +18,10 @@ other characters become ``<unk>``).
 
 from __future__ import annotations
 
+import logging
 import shutil
 import string
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,8 @@ PRETOKEN_PATTERN_NUMBERS = (
     f"{SPACE_MARK}?[A-Za-z]+|[0-9]+|{SPACE_MARK}?[^A-Za-z0-9{SPACE_MARK}\\n]+|{SPACE_MARK}|\\n"
 )
 SHAPES = ("llama", "mistral")
+
+logger = logging.getLogger(__name__)
 
 
 def record_text(record: dict) -> str:
@@ -122,9 +126,12 @@ def train_tokenizer(
     from transformers import PreTrainedTokenizerFast
 
     del seed  # deterministic algorithm
+    started = time.perf_counter()
     texts = list(iter_corpus_texts(corpus_files))
     if not texts:
         raise ValueError(f"{corpus_files}: the corpus is empty")
+    logger.info("tokenizer corpus: %d texts, %d characters from %s", len(texts), sum(map(len, texts)),
+                ", ".join(map(str, corpus_files)))
     backend = build_tokenizer_object(texts, vocab_size, split_digits=split_digits)
     wrapped = PreTrainedTokenizerFast(tokenizer_object=backend, clean_up_tokenization_spaces=False, **SPECIAL_TOKENS)
     out = Path(out_dir)
@@ -134,6 +141,11 @@ def train_tokenizer(
     tmp.mkdir(parents=True)
     wrapped.save_pretrained(str(tmp))
     replace_dir(tmp, out)
+    sample = texts[: min(len(texts), 2000)]
+    tokens = sum(len(backend.encode(text, add_special_tokens=False).ids) for text in sample)
+    logger.info("wrote %s: BPE vocabulary of %d tokens (digits %s), %.2f characters per token on %d corpus texts, "
+                "%.1f s", out, len(wrapped), "split" if split_digits else "merged",
+                sum(map(len, sample)) / max(tokens, 1), len(sample), time.perf_counter() - started)
 
 
 def model_config(
@@ -253,6 +265,9 @@ def build_base_model(
     )
     extra = {"settings": settings, "n_parameters": n_params, "n_texts": len(dataset),
              "vocab_size": len(tokenizer), "corpus_tokens": sum(len(d["input_ids"]) for d in dataset)}
+    logger.info("%s base model, %d parameters; corpus: %d texts, %d tokens (max_length %d) from %s; %d pre-training "
+                "epoch(s)", shape, n_params, len(dataset), extra["corpus_tokens"], max_length,
+                ", ".join(map(str, corpus_files)), pretrain_epochs)
     if pretrain_epochs == 0:
         return _save_untrained(model, tokenizer, out_dir, extra)
     collator = MFTCollator(MaskingConfig(mask_ratio=0.0), pad_token_id=tokenizer.pad_token_id, seed=seed)

@@ -4,7 +4,14 @@
 encodes the training records, trains with :class:`~cotmask.masking.MFTCollator` and
 :class:`~cotmask.masking.MaskRatioCallback`, checkpoints every epoch into ``checkpoint_dir`` (outside the
 output, so a restarted job resumes from the last complete checkpoint) and finally writes
-``output_dir/`` = ``save_pretrained`` model + tokenizer + ``train_metrics.json``, atomically.
+``output_dir/`` = ``save_pretrained`` model + tokenizer + ``train_metrics.json`` + a model card
+(``README.md``, :mod:`cotmask.model_card`), atomically: the files are written into a hidden ``.NAME.tmp``
+folder next to the output and renamed at the end; a failed save (a full disk) removes that folder, and a
+later run removes one left by a killed process before it starts.
+
+The per-step record of the noise (noised and candidate tokens of every optimizer step) is saved in
+``checkpoint_dir`` at every epoch end, before the epoch's checkpoint, so that a resumed run's
+``train_metrics.json`` holds the whole run's record, not only the steps after the resume point.
 
 The Trainer plumbing (:func:`run_training`) is shared with the tiny-model pretraining in
 :mod:`cotmask.tiny`. It works unchanged under ``accelerate launch --num_processes N`` (DDP): only the main
@@ -46,6 +53,7 @@ from cotmask.masking import (
     embedding_noise_trainer_class,
 )
 from cotmask.masking_config import FLAT_MASK_KEYS
+from cotmask.model_card import write_model_card
 from cotmask.prompts import TEMPLATES
 from cotmask.records import read_jsonl, write_json
 from cotmask.scoring import SCORING_KINDS
@@ -70,6 +78,8 @@ NON_TRAINING_FIELDS = (
     "diagnostics_scoring",
 )
 CHECKPOINT_FINGERPRINT = "cotmask_run.json"
+# the per-step noise record of the completed epochs, next to the checkpoints (kept across a resume)
+NOISE_RECORD_FILE = "noise_record.json"
 # TrainingArguments the contract depends on (set by run_training; not overridable through training_args)
 FIXED_TRAINER_ARGS = {
     "dataloader_num_workers": 0,  # the collator's step bookkeeping lives in the main process
@@ -370,6 +380,96 @@ class _TokenCounter:
         self.start_step = int(state.global_step)
 
 
+class NoiseRecord:
+    """The collator's per-step record of a whole run: ``{step: [noised, candidates, tokens, positions]}``.
+
+    A resumed run's collator has seen only the batches after its resume point; the steps before it come
+    from ``path`` (``checkpoint_dir/noise_record.json``), which :meth:`callback` rewrites at every epoch end
+    -- before the Trainer writes that epoch's checkpoint -- with the steps completed so far. At the start of a
+    run only the steps before its resume step are taken from the file (and only when it was written for the
+    same settings ``fingerprint``), so the record never mixes runs. Recording draws no random number.
+    """
+
+    def __init__(self, collator: MFTCollator, path: Path | None, fingerprint: str) -> None:
+        self.collator, self.path, self.fingerprint = collator, path, fingerprint
+        self.earlier: dict[int, list[int]] = {}
+
+    def this_run(self, before: int | None = None) -> dict[int, list[int]]:
+        """This run's batches per optimizer step (only the steps before ``before``, when given)."""
+        steps: dict[int, list[int]] = {}
+        for h in self.collator.history:
+            if before is not None and h["step"] >= before:
+                continue
+            acc = steps.setdefault(int(h["step"]), [0, 0, 0, 0])
+            acc[0] += h["noised"]
+            acc[1] += h["candidates"]
+            acc[2] += h.get("tokens", 0)
+            acc[3] += h.get("positions", 0)
+        return steps
+
+    def steps(self, before: int | None = None) -> dict[int, list[int]]:
+        """The whole run's record: the steps saved by earlier runs, then this run's."""
+        return dict(sorted({**self.earlier, **self.this_run(before)}.items()))
+
+    def load(self, resume_step: int) -> None:
+        """Take the saved steps before ``resume_step`` (none when the file is absent or of other settings)."""
+        self.earlier = {}
+        if self.path is None or resume_step <= 0 or not self.path.is_file():
+            return
+        try:
+            saved = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            log(f"{self.path}: unreadable; the noise record starts at step {resume_step}")
+            return
+        if saved.get("fingerprint") != self.fingerprint:
+            return
+        self.earlier = {int(step): list(values) for step, values in saved.get("steps", {}).items()
+                        if int(step) < resume_step}
+
+    def save(self, completed_steps: int) -> None:
+        if self.path is not None:
+            steps = self.steps(before=completed_steps)
+            write_json({"fingerprint": self.fingerprint, "steps": {str(k): v for k, v in steps.items()}}, self.path)
+
+    def callback(self) -> Any:
+        """The TrainerCallback that loads the record at the start and saves it at every epoch end."""
+        from transformers import TrainerCallback
+
+        record = self
+
+        class _NoiseRecordCallback(TrainerCallback):
+            def on_train_begin(self, args, state, control, **kwargs):
+                record.load(int(state.global_step))
+                return control
+
+            def on_epoch_end(self, args, state, control, **kwargs):
+                if state.is_world_process_zero:
+                    record.save(int(state.global_step))
+                return control
+
+        return _NoiseRecordCallback()
+
+
+def _output_tmp(output_dir: str) -> Path:
+    """The hidden folder the output is assembled in before it gets its name."""
+    out = Path(output_dir)
+    return out.parent / f".{out.name}.tmp"
+
+
+def remove_partial_outputs(output_dir: str) -> list[Path]:
+    """Remove what an interrupted save of ``output_dir`` left next to it (``.NAME.tmp``, ``.NAME.old-PID``)."""
+    out = Path(output_dir)
+    if not out.parent.is_dir():
+        return []
+    leftovers = [p for p in out.parent.glob(f".{out.name}.old-*") if p.is_dir()]
+    if _output_tmp(output_dir).is_dir():
+        leftovers.append(_output_tmp(output_dir))
+    for path in leftovers:
+        log(f"removing {path}, left by an interrupted save")
+        shutil.rmtree(path, ignore_errors=True)
+    return leftovers
+
+
 def run_training(
     *,
     model: Any,
@@ -433,11 +533,15 @@ def _run_training(
         **trainer_args,
     )
     resume = None
+    if args.process_index == 0:
+        remove_partial_outputs(output_dir)
     if checkpoint_dir:
         with args.main_process_first(desc="checkpoint directory"):
             prepare_checkpoint_dir(checkpoint_dir, fingerprint, args.process_index == 0)
             resume = last_complete_checkpoint(checkpoint_dir)
     ratio_callback = MaskRatioCallback(collator)
+    noise_record = NoiseRecord(collator, Path(checkpoint_dir) / NOISE_RECORD_FILE if checkpoint_dir else None,
+                               fingerprint)
     counter = _TokenCounter()
 
     class _StartCallback(TrainerCallback):
@@ -451,7 +555,7 @@ def _run_training(
         data_collator=collator,
         train_dataset=dataset,
         processing_class=tokenizer,
-        callbacks=[ratio_callback, _StartCallback(), *(callbacks or [])],
+        callbacks=[ratio_callback, _StartCallback(), noise_record.callback(), *(callbacks or [])],
     )
     _progress_to_stderr(trainer)
     if resume:
@@ -469,11 +573,7 @@ def _run_training(
         for e in state.log_history
         if "loss" in e and "step" in e
     ]
-    observed: dict[int, list[int]] = {}
-    for h in collator.history:
-        acc = observed.setdefault(h["step"], [0, 0])
-        acc[0] += h["noised"]
-        acc[1] += h["candidates"]
+    record = noise_record.steps()
     metrics = {
         **metrics_extra,
         "optimizer_steps": int(state.global_step),
@@ -487,36 +587,49 @@ def _run_training(
         "loss_curve": losses,
         "mask_ratio_per_step": [collator.config.ratio_at(s, max_steps) for s in range(max_steps)],
         "observed_noise_fraction_per_step": {
-            str(s): round(n / c, 5) for s, (n, c) in sorted(observed.items()) if c
+            str(s): round(n / c, 5) for s, (n, c, _, _) in record.items() if c
         },
         "world_size": int(args.world_size),
-        "padding_fraction": _padding_fraction(collator.history),
+        "padding_fraction": _padding_fraction(record),
         "loss_batches": dict(getattr(model, "label_logits_counts", None) or {"full_logits": steps_this_run}),
         "train_sampling_strategy": str(args.train_sampling_strategy),
         "optimizer": str(args.optim),
     }
-    out = Path(output_dir)
-    tmp = out.parent / f".{out.name}.tmp"
+    _save_output(trainer, Path(output_dir), metrics, metrics_name, finalize)
     if trainer.is_world_process_zero():
+        log(f"wrote {output_dir} ({state.global_step} optimizer steps, {wall:.1f} s)")
+    return metrics
+
+
+def _save_output(trainer: Any, out: Path, metrics: dict[str, Any], metrics_name: str,
+                 finalize: Callable[[Path, dict[str, Any]], None] | None) -> None:
+    """Assemble the output in its hidden tmp folder and rename it; on any failure (a full disk, an error in
+    ``finalize``) the tmp folder is removed and the error raised: no partial output is left behind."""
+    tmp = _output_tmp(str(out))
+    main = trainer.is_world_process_zero()
+    if main:
         out.parent.mkdir(parents=True, exist_ok=True)
         if tmp.exists():
             shutil.rmtree(tmp)
     trainer.accelerator.wait_for_everyone()
-    trainer.save_model(str(tmp))
-    if trainer.is_world_process_zero():
-        if finalize is not None:
-            finalize(tmp, metrics)
-        write_json(metrics, tmp / metrics_name)
-        replace_dir(tmp, out)
-        log(f"wrote {out} ({state.global_step} optimizer steps, {wall:.1f} s)")
+    try:
+        trainer.save_model(str(tmp))
+        if main:
+            if finalize is not None:
+                finalize(tmp, metrics)
+            write_json(metrics, tmp / metrics_name)
+            replace_dir(tmp, out)
+    except BaseException:
+        if main:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
     trainer.accelerator.wait_for_everyone()
-    return metrics
 
 
-def _padding_fraction(history: list[dict[str, Any]]) -> float | None:
-    """Share of the collated positions that were padding (this run's batches)."""
-    positions = sum(h.get("positions", 0) for h in history)
-    tokens = sum(h.get("tokens", 0) for h in history)
+def _padding_fraction(record: dict[int, list[int]]) -> float | None:
+    """Share of the collated positions that were padding (the whole run's batches)."""
+    tokens = sum(values[2] for values in record.values())
+    positions = sum(values[3] for values in record.values())
     return round(1.0 - tokens / positions, 5) if positions else None
 
 
@@ -580,8 +693,10 @@ def prepare_model_and_tokenizer(base_model: str, mask: MaskingConfig, *, mask_to
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(base_model)
-    model = AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.float32)
+    from cotmask.generation import load_pretrained
+
+    tokenizer = load_pretrained(AutoTokenizer.from_pretrained, base_model)
+    model = load_pretrained(AutoModelForCausalLM.from_pretrained, base_model, dtype=torch.float32)
     base_vocab = len(tokenizer)
     pad_id = add_pad_token(model, tokenizer, pad_token) if tokenizer.pad_token is None else tokenizer.pad_token_id
     mask_id = add_mask_token(model, tokenizer, mask_token) if mask.needs_mask_token else None
@@ -665,6 +780,12 @@ def finetune(
     diagnostics = diagnostics_callback(cfg, tokenizer, n_train_examples=len(examples))
     if diagnostics is not None:
         callbacks = [*(callbacks or []), diagnostics]
+
+    def finalize(folder: Path, metrics: dict[str, Any]) -> None:
+        """Add the diagnostics (when on) and the model card to the output folder before it is renamed."""
+        if diagnostics is not None:
+            diagnostics.finalize(folder, metrics)
+        write_model_card(folder, metrics)
     return run_training(
         model=model,
         tokenizer=tokenizer,
@@ -680,7 +801,7 @@ def finetune(
         trainer_class=trainer_class,
         label_logits_only=cfg.label_logits_only,
         length_buckets=cfg.length_buckets,
-        finalize=diagnostics.finalize if diagnostics is not None else None,
+        finalize=finalize,
     )
 
 

@@ -22,7 +22,7 @@ rule augment:
         runtime=resource("data", "runtime"),
     params:
         kind=augment_kind,
-        options=dataset_options,
+        options=augment_options,
     script:
         "../scripts/augment.py"
 

@@ -7,18 +7,28 @@ Included first by the Snakefile. At parse time:
 2. ``Plan(config)`` (cotmask.plan, no Snakemake): cross-reference checks (a cell naming an unknown
    method, a benchmark naming a missing dataset split, RFT dependency cycles, ...), each a ConfigError
    naming the key (``config: cells[2].methods[1]: unknown method 'mtf'``), then every job's settings,
-   the sweep points, the evaluation plans, the index of evaluations and the targets, before any job.
+   the sweep points, the evaluation plans, the index of evaluations and the targets, and the checks of
+   values a job would reject only when it starts (training_args, lengths against a tiny model's
+   positions, an empty grid), before any job;
+3. ``check_paths(PLAN)``: local base models and data exist, results_dir can be written.
+
+All of this runs before Snakemake builds the DAG, so a bad config never costs an output. (A config file
+that is not YAML, or not a mapping, is rejected by Snakemake itself before this file runs, with its own
+message: ``python -m cotmask.plan FILE`` names the line; docs/workflow.md.)
 
 The functions below take ``wildcards`` and look things up in the plan. Every config value a job depends
 on reaches the job through ``params:`` (so that editing it reruns exactly the affected jobs); scripts
-never read ``snakemake.config``.
+never read ``snakemake.config``. The planner returns params in canonical form (cotmask.plan.params:
+mappings with sorted keys, defaults filled in), so a config that gives the same values in another key
+order, layout or with an explicit default reruns nothing.
 """
 
 from jsonschema import ValidationError
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from cotmask.plan import Plan, schema_error
+from cotmask.plan import Plan, canonical, check_paths, schema_error
+from cotmask.report.outputs import report_entry
 from cotmask.plan.paths import (
     BASE,
     DATA,
@@ -39,6 +49,7 @@ except WorkflowError as error:
     raise schema_error(cause) from None
 
 PLAN = Plan(config)
+check_paths(PLAN)
 # tables, figures, summary.json (schema default: results)
 RESULTS = PLAN.results_dir
 
@@ -71,8 +82,8 @@ def augment_kind(wildcards) -> str:
     return config["datasets"][wildcards.dataset]["augment"]
 
 
-def dataset_options(wildcards) -> dict:
-    return config["datasets"][wildcards.dataset]["options"]
+def augment_options(wildcards) -> dict:
+    return PLAN.augment_options(wildcards.dataset)
 
 
 def rft_inputs(wildcards) -> dict:
@@ -147,21 +158,18 @@ def evaluation_runs_params(wildcards) -> list:
 
 
 def report_table_files() -> list:
-    """The aggregation's outputs, CSV tables and PNG figures flagged for `snakemake --report`
-    (captions report/table_<stem>.rst and report/figure_<name>.rst)."""
+    """The aggregation's outputs; the HTML tables and PNG figures flagged for `snakemake --report`
+    (captions and categories: cotmask.report.outputs.report_entry)."""
     files = []
     for name, path in PLAN.table_files().items():
-        if name == "summary.json":
+        if name == "summary.json":  # the rule's named output
             continue
-        stem, ext = name.rsplit(".", 1)
-        if ext == "csv":
-            caption, category = f"../report/table_{stem}.rst", "Tables"
-        elif ext == "png":
-            caption, category = f"../report/figure_{stem}.rst", "Figures"
-        else:
+        entry = report_entry(name)
+        if entry is None:
             files.append(path)
             continue
-        files.append(report(path, caption=caption, category=category))
+        caption, category = entry
+        files.append(report(path, caption=f"../report/{caption}", category=category))
     return files
 
 
@@ -184,4 +192,4 @@ def regime_map_inputs(wildcards) -> dict:
 
 
 def regime_map_settings(wildcards) -> dict:
-    return {"regime": config["regime"], "runs": PLAN.regime_map_runs()}
+    return canonical({"regime": config["regime"], "runs": PLAN.regime_map_runs()})

@@ -2,7 +2,10 @@
 # figures, and results/summary.json (cotmask.report.build_tables). The inputs are the evaluate jobs'
 # directories; the index of evaluations (one entry per benchmark and decoding, with the paths of its
 # files in those directories) is built from the config by the planner, cotmask.plan (sweep points
-# flagged for Fig. 3), and passed as a param.
+# flagged for Fig. 3), and passed as a param. The report shows the HTML tables and the PNG figures
+# (captions report/table_<stem>.rst, report/figure_<name>.rst); config_files (the run's config files,
+# relative to the workflow folder) is not read by the script: the captions name it, and a run of another
+# config file reruns this job.
 
 
 rule tables:
@@ -24,5 +27,8 @@ rule tables:
     params:
         index=PLAN.index_records,
         options=PLAN.tables_options(),
+        config_files=[
+            os.path.relpath(path, workflow.basedir) for path in workflow.configfiles
+        ],
     script:
         "../scripts/tables.py"

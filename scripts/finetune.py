@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # injected by Snakemake at run time
 
 from cotmask.logs import log_to  # noqa: E402
 
-log_to(snakemake.log[0])
+log_to(snakemake.log[0], job=snakemake)
 
 from cotmask.train import FinetuneConfig, run_finetune  # noqa: E402
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # injected by Snakemake at run time
 
 from cotmask.logs import log_to  # noqa: E402
 
-log_to(snakemake.log[0])
+log_to(snakemake.log[0], job=snakemake)
 
 from pathlib import Path  # noqa: E402
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # injected by Snakemake at run time
 
 from cotmask.logs import log_to  # noqa: E402
 
-log_to(snakemake.log[0])
+log_to(snakemake.log[0], job=snakemake)
 
 from cotmask.records import write_json  # noqa: E402
 from cotmask.regime import select_from_runs  # noqa: E402

@@ -3,7 +3,7 @@
 Calls ``cotmask.report.build_tables(index, out_dir, **options)`` with the index of evaluations and the
 aggregation options of the config, both from the workflow's planner :mod:`cotmask.plan`
 (``Plan.index_records`` as params.index, ``Plan.tables_options()`` as params.options); out_dir is the
-folder of output.summary.
+folder of output.summary. (params.config_files is for the report's captions only.)
 """
 
 import os
@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # injected by Snakemake at run time
 
 from cotmask.logs import log_to  # noqa: E402
 
-log_to(snakemake.log[0])
+log_to(snakemake.log[0], job=snakemake)
 
 from cotmask.report import build_tables  # noqa: E402
 

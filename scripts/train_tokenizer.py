@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # injected by Snakemake at run time
 
 from cotmask.logs import log_to  # noqa: E402
 
-log_to(snakemake.log[0])
+log_to(snakemake.log[0], job=snakemake)
 
 from cotmask.tiny import train_tokenizer  # noqa: E402
 

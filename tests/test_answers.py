@@ -187,8 +187,10 @@ def test_several_hash_lines_first_counts_for_gold_and_prediction(tmp_path):
     assert record["answer"] == "18"
     assert final_answer_problem(record) is None
     assert final_answer_problem({**record, "answer": "99"}) == "solution's #### line gives '18' but answer is '99'"
-    assert score_item(solution, solution, "gsm8k") == {"extracted": "18", "gold": "18", "correct": True,
-                                                       "invalid": False}
+    assert score_item(solution, solution, "gsm8k") == {
+        "extracted": "18", "gold": "18", "correct": True, "invalid": False,
+        "flexible_extracted": "99", "flexible_correct": False,  # lm-eval's flexible rule: the last number
+    }
     assert score_item("#### 99", solution, "gsm8k")["correct"] is False
 
 

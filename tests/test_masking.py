@@ -197,6 +197,14 @@ def test_collator_noise_is_reproducible_per_seed_and_call():
     assert not torch.equal(first[0], first[1]), "each call must draw fresh noise"
 
 
+def test_examples_stripped_by_the_trainer_get_an_error_that_says_what_to_do():
+    """The HF Trainer's default remove_unused_columns=True drops prompt_length from a datasets.Dataset: the
+    collator names the missing key and the setting instead of failing with a bare KeyError."""
+    stripped = [{"input_ids": f["input_ids"]} for f in _features(2)]
+    with pytest.raises(ValueError, match=r"lack \['prompt_length'\].*remove_unused_columns=False"):
+        _collator(mask_ratio=0.4)(stripped)
+
+
 def test_schedule_assigns_micro_batches_to_optimizer_steps():
     collator = _collator(mask_ratio=0.4, mask_warmup_ratio=0.5)
     collator.attach_schedule(max_steps=10, gradient_accumulation_steps=3)

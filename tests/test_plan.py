@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 import inspect
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,11 +18,11 @@ import pytest
 import yaml
 
 from cotmask.data.rft import RFT_OPTIONAL_OPTIONS, RFT_REQUIRED_OPTIONS, rejection_sample
-from cotmask.plan import SCHEMA, ConfigError, Plan, load_config, validated_config
+from cotmask.plan import SCHEMA, ConfigError, ConfigFileError, Plan, check_paths, load_config, validated_config
 from cotmask.plan.paths import alternation, eval_prefix, number_label, split_ref
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = {name: REPO / "config" / f"{name}.yaml" for name in ("config", "smoke", "full", "paper")}
+CONFIGS = {name: REPO / "config" / f"{name}.yaml" for name in ("config", "same-distribution", "smoke", "full", "paper")}
 
 
 def raw(name: str) -> dict:
@@ -42,8 +44,11 @@ def plans() -> dict[str, Plan]:
 #   mft's own setting (reused), 0.2 adds mft_p0.2_w0.667 -> 7 fine-tunes, each evaluated -> 7 evaluate.
 #   The rft sampler (llama/gsm/sft/1) is a cell fine-tune. Datasets: sources gsm, mathsyn; metamath
 #   (augment); gsm_rft (rejection_sample). Both tiny models are fine-tuned: tokenizer + 2 base models.
-# config (seeds [1, 2, 3]): 3 cells x 3 methods x 3 seeds = 27; sweep 5 ratios x 2 warm-ups = 10 points,
-#   (0.4, 0.667) = the cell's mft (noise overridden, ratio and warm-up not) -> 9 x 3 seeds = 27; 54 in all.
+# config (seeds [1, 2, 3]): 2 cells x 3 methods x 3 seeds = 18; sweep 5 ratios x 1 warm-up = 5 points,
+#   (0.4, 0.667) = the cell's mft (noise overridden, ratio and warm-up not) -> 4 x seeds [1, 2] = 8; 26 in
+#   all. Datasets gsm, gsm_all (the tokenizer's corpus only), mathsyn; no augmentation, no RFT.
+# same-distribution (the former default, seeds [1, 2, 3]): 3 cells x 3 methods x 3 seeds = 27; sweep 5
+#   ratios x 2 warm-ups = 10 points, (0.4, 0.667) = the cell's mft -> 9 x 3 seeds = 27; 54 in all.
 #   metamath and mammoth are trained on by no cell: no augment job.
 # full: cells llama/gsm 8 methods + 9 cells x 3 methods = 35 x 3 seeds = 105, + the same sweep 27 = 132;
 #   metamath and mammoth cells -> 2 augment jobs.
@@ -53,8 +58,10 @@ def plans() -> dict[str, Plan]:
 HAND_COUNTS = {
     "smoke": {"data_gsm": 1, "data_mathsyn": 1, "augment": 1, "rejection_sample": 1, "train_tokenizer": 1,
               "base_model": 2, "finetune": 7, "evaluate": 7, "tables": 1, "all": 1},
-    "config": {"data_gsm": 1, "data_mathsyn": 1, "rejection_sample": 1, "train_tokenizer": 1,
-               "base_model": 2, "finetune": 54, "evaluate": 54, "tables": 1, "all": 1},
+    "config": {"data_gsm": 1, "data_gsm_all": 1, "data_mathsyn": 1, "train_tokenizer": 1,
+               "base_model": 2, "finetune": 26, "evaluate": 26, "tables": 1, "all": 1},
+    "same-distribution": {"data_gsm": 1, "data_mathsyn": 1, "rejection_sample": 1, "train_tokenizer": 1,
+                          "base_model": 2, "finetune": 54, "evaluate": 54, "tables": 1, "all": 1},
     "full": {"data_gsm": 1, "data_mathsyn": 1, "augment": 2, "rejection_sample": 1, "train_tokenizer": 1,
              "base_model": 2, "finetune": 132, "evaluate": 132, "tables": 1, "all": 1},
     "paper": {**{f"data_{d}": 1 for d in ("gsm8k", "gsm_ic", "math", "mathinstruct", "metamathqa",
@@ -71,9 +78,10 @@ def test_job_counts_of_the_shipped_configs(plans, name):
 # Evaluations (= index records), by hand: smoke: llama/gsm sft and mft on gsm_test {plain, calc} and the
 # two ic splits (plain only, the global decodings) = 2 x 4 = 8; mistral/metamath 3 x math_test plain = 3;
 # llama/rft sft gsm_test x 2 = 2; the new sweep point on gsm_test calc = 1 -> 14. config: every
-# benchmark with the global {plain, calc}: 3 cells x 3 methods x 3 seeds x 3 benchmarks x 2 = 162, plus
-# 9 new sweep points x 3 seeds on gsm_test calc = 27 -> 189.
-@pytest.mark.parametrize("name, n_records", [("smoke", 14), ("config", 189)])
+# benchmark with the global {plain, calc}: 2 cells x 3 methods x 3 seeds x 3 benchmarks x 2 = 108, plus
+# 4 new sweep points x 2 seeds on gsm_test calc = 8 -> 116. same-distribution: 3 cells -> 162, plus 9 new
+# sweep points x 3 seeds = 27 -> 189.
+@pytest.mark.parametrize("name, n_records", [("smoke", 14), ("config", 116), ("same-distribution", 189)])
 def test_index_records_count_every_evaluation_once(plans, name, n_records):
     plan = plans[name]
     records = plan.index_records
@@ -107,16 +115,21 @@ def test_sweep_points_reuse_the_base_methods_own_setting(plans):
         ]
     }
     assert plans["smoke"].sweep_methods == {"mft_p0.2_w0.667": ("mft", 0.2, 0.667)}
-    points = plans["config"].sweep_points["mask_ratio"]
+    points = plans["same-distribution"].sweep_points["mask_ratio"]
     assert [p["method"] for p in points[:5]] == ["mft_p0.1_w0.667", "mft_p0.2_w0.667", "mft", "mft_p0.6_w0.667",
                                                  "mft_p0.8_w0.667"]
     assert [p["method"] for p in points[5:]] == [f"mft_p{r}_w0" for r in ("0.1", "0.2", "0.4", "0.6", "0.8")]
-    assert "mft_p0.4_w0" in plans["config"].methods and "mft_p0.4_w0.667" not in plans["config"].methods
+    former = plans["same-distribution"].methods
+    assert "mft_p0.4_w0" in former and "mft_p0.4_w0.667" not in former
+    # the default: warm-up 0.667 only, seeds [1, 2] of the sweep (p = 0.4 is the cell's mft, 3 seeds)
+    assert [p["method"] for p in plans["config"].sweep_points["mask_ratio"]] == [
+        "mft_p0.1_w0.667", "mft_p0.2_w0.667", "mft", "mft_p0.6_w0.667", "mft_p0.8_w0.667"]
 
 
 def test_sweep_point_settings_inherit_the_cells_override(plans):
-    # config.yaml: the llama/gsm cell overrides mft's noise to 'random'; its sweep points start from that
-    settings = plans["config"].resolved_settings("llama", "gsm", "mft_p0.1_w0")
+    # same-distribution.yaml: the llama/gsm cell overrides mft's noise to 'random'; its sweep points start
+    # from that
+    settings = plans["same-distribution"].resolved_settings("llama", "gsm", "mft_p0.1_w0")
     assert (settings["noise"], settings["mask_ratio"], settings["mask_warmup_ratio"], settings["epochs"]) == (
         "random", 0.1, 0.0, 10)
     # methods.mft (noise mask) <- cells[1].overrides.mft (mask_ratio 0.2)
@@ -315,6 +328,8 @@ CROSS_REFERENCE_ERRORS = [
      "config: tables.table3_arms[0].paper_method: unknown paper row 'SFT (7B)'"),
     (_edit("tables.fig3.include_methods", ["mft_p0.3_w0.667"]),
      "config: tables.fig3.include_methods[0]: unknown method 'mft_p0.3_w0.667'"),
+    (_edit("tables.paper_models", {"llama": "Llama2-7B", "lla": "Llama2-13B"}),  # first match would win
+     "config: tables.paper_models: keys ['lla', 'llama'] all match model 'llama'; keep one"),
 ]
 
 
@@ -355,3 +370,291 @@ def test_shape_errors_are_the_schemas(breaker, message):
     with pytest.raises(ConfigError) as error:
         validated_config(cfg)
     assert str(error.value).startswith(message), str(error.value)
+
+
+# ------------------------------------------------------------- params in canonical form (reruns)
+
+
+def _reordered(value):
+    """``value`` with every mapping's keys in reverse order (what another editor or formatter may write)."""
+    if isinstance(value, dict):
+        return {key: _reordered(value[key]) for key in reversed(list(value))}
+    if isinstance(value, list):
+        return [_reordered(item) for item in value]
+    return value
+
+
+def job_params(plan: Plan) -> dict[str, str]:
+    """Job -> the repr of its params (what Snakemake records and compares), for every job of the plan."""
+    params = {f"data_{name}": (plan.config["datasets"][name]["source"], plan.source_options(name))
+              for name in plan.source_datasets}
+    params.update({f"augment_{name}": plan.augment_options(name) for name in plan.augment_datasets})
+    params.update({f"rft_{name}": plan.rft_settings(name) for name in plan.rft_datasets})
+    params["tokenizer"] = plan.tokenizer_settings()
+    params.update({f"base_{model}": plan.base_model_settings(model) for model in plan.tiny_models})
+    for key in plan.finetunes:
+        params[f"finetune_{key}"] = plan.finetune_settings(*key)
+    for key in plan.evaluation_plans:
+        params[f"evaluate_{key}"] = plan.evaluation_jobs(*key)
+    params["tables"] = (plan.index_records, plan.tables_options())
+    if plan.regime_candidates():
+        params["regime_selection"] = plan.regime_selection_settings()
+    return {job: repr(value) for job, value in params.items()}
+
+
+@pytest.mark.parametrize("name", ["smoke", "config", "regime", "paper"])
+def test_key_order_leaves_every_jobs_params_unchanged(name):
+    """Snakemake compares the repr of params; the planner's do not depend on the config's key order."""
+    path = REPO / "config" / f"{name}.yaml"
+    cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert job_params(Plan(validated_config(_reordered(cfg)))) == job_params(Plan(validated_config(cfg)))
+
+
+EXPLICIT_DEFAULTS = [
+    ("datasets.gsm.options.n_pretrain", 0),
+    ("datasets.mathsyn.options.templates", None),
+    ("datasets.metamath.options.limit", None),
+    ("datasets.gsm_rft.options.include_original", True),
+    ("training.lr_scheduler", "cosine"),
+    ("training.weight_decay", 0.0),
+    ("methods.mft.noise", "mask"),
+    ("models.llama.tiny.pretrain.seed", 0),
+    ("evaluation.n_bootstrap", 1000),
+    ("tables.confidence", 0.95),
+]
+
+
+@pytest.mark.parametrize("path, value", EXPLICIT_DEFAULTS, ids=[p for p, _ in EXPLICIT_DEFAULTS])
+def test_an_explicit_default_leaves_every_jobs_params_unchanged(path, value):
+    cfg = raw("smoke")
+    before = job_params(Plan(validated_config(cfg)))
+    _edit(path, value)(cfg)
+    assert job_params(Plan(validated_config(cfg))) == before
+
+
+def test_a_tables_option_at_the_librarys_default_equals_leaving_it_out():
+    cfg = raw("smoke")
+    del cfg["tables"]["main_methods"]
+    before = job_params(Plan(validated_config(cfg)))
+    cfg["tables"]["main_methods"] = ["sft", "sft_long", "mft"]  # cotmask.report's DEFAULT_MAIN_METHODS
+    assert job_params(Plan(validated_config(cfg))) == before
+
+
+CHANGED_VALUES = [
+    ("datasets.gsm.options.n_train", 60, {"data_gsm"}),
+    ("datasets.metamath.options.seed", 1, {"augment_metamath"}),
+    ("tokenizer.vocab_size", 401, {"tokenizer"}),
+    ("tables.n_resamples", 300, {"tables"}),
+    ("cells[1].overrides", {"mft": {"mask_ratio": 0.3}},
+     {"finetune_('mistral', 'metamath', 'mft', 1)", "tables"}),  # the index records carry the mask ratio
+]
+
+
+@pytest.mark.parametrize("path, value, changed", CHANGED_VALUES, ids=[p for p, _, _ in CHANGED_VALUES])
+def test_a_changed_value_changes_exactly_the_params_of_the_jobs_using_it(path, value, changed):
+    cfg = raw("smoke")
+    before = job_params(Plan(validated_config(cfg)))
+    _edit(path, value)(cfg)
+    after = job_params(Plan(validated_config(cfg)))
+    assert {job for job in before if after.get(job) != before[job]} == changed
+
+
+def test_data_jobs_get_the_resolved_options_the_builder_accepts_unchanged():
+    from cotmask.data import SOURCES
+
+    for name in ("smoke", "config", "paper", "regime"):
+        plan = Plan(load_config(REPO / "config" / f"{name}.yaml"))
+        for dataset in plan.source_datasets:
+            options = plan.source_options(dataset)
+            assert SOURCES[plan.config["datasets"][dataset]["source"]].resolve(options) == options
+
+
+def test_a_source_datasets_outputs_are_a_fixed_list_covering_every_option():
+    """A data rule declares every split its source can write, whatever the options (rules/data.smk)."""
+    from cotmask.data import SOURCES, source_splits
+    from cotmask.plan.core import possible_splits
+
+    cfg = raw("smoke")
+    for options in ({}, {"n_pretrain": 100}, {"n_train": 60, "n_pretrain": 100}):
+        edited = copy.deepcopy(cfg)
+        edited["datasets"]["gsm"]["options"].update(options)
+        assert Plan(validated_config(edited)).source_outputs("gsm") == [
+            f"work/data/gsm/{split}.jsonl" for split in ("train", "test", "ic_2step", "ic_mstep", "pretrain")
+        ]
+    for source, spec in SOURCES.items():
+        universe = set(possible_splits(source))
+        for split in spec.options["splits"].choices:
+            given = {"splits": [split], **({"n_pretrain": 5} if "n_pretrain" in spec.options else {})}
+            assert set(source_splits(source, given)) <= universe, source
+
+
+# ------------------------------------------------- checks of what a job would reject only when it starts
+
+
+def test_lr_scheduler_names_are_the_ones_training_accepts():
+    from transformers import SchedulerType
+
+    from cotmask.train import LR_SCHEDULERS
+
+    schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
+    names = schema["$defs"]["finetune_settings"]["properties"]["lr_scheduler"]["enum"]
+    assert names == list(LR_SCHEDULERS)
+    assert set(names) <= {kind.value for kind in SchedulerType}
+
+
+JOB_SETTING_ERRORS = [
+    (_edit("training.lr_scheduler", "cosinee"), "config: training.lr_scheduler: 'cosinee' is not one of"),
+    (_edit("methods.mft.lr_scheduler", "linaer"), "config: methods.mft.lr_scheduler: 'linaer' is not one of"),
+    (_edit("training.training_args", {"tf33": True}),
+     "config: training.training_args: has unknown TrainingArguments field(s) ['tf33']"),
+    (_edit("cells[0].overrides", {"mft": {"training_args": {"report_to": "wandb"}}}),
+     "config: cells[0].overrides.mft.training_args: may not set ['report_to']"),
+    (_edit("training.max_length", 300),
+     "config: training.max_length: 300 is more than models.llama.tiny.max_position_embeddings (256)"),
+    (_edit("cells[0].overrides", {"mft": {"max_length": 512}}),
+     "config: cells[0].overrides.mft.max_length: 512 is more than models.llama.tiny.max_position_embeddings"),
+    (_edit("models.mistral.tiny.pretrain.max_length", 257),
+     "config: models.mistral.tiny.pretrain.max_length: 257 is more than"),
+    (_edit("evaluation.max_new_tokens", 256), "config: evaluation.max_new_tokens: 256 leaves no position"),
+    (_edit("benchmarks.math_test.evaluation", {"max_new_tokens": 300}),
+     "config: benchmarks.math_test.evaluation.max_new_tokens: 300 leaves no position"),
+    (_edit("datasets.gsm_rft.options.max_new_tokens", 400),
+     "config: datasets.gsm_rft.options.max_new_tokens: 400 leaves no position"),
+    (_edit("cells", []), "config: cells: empty and there are no sweeps"),
+]
+
+
+def _no_grid(cfg):
+    cfg["cells"] = []
+    cfg["sweeps"] = {}
+    cfg["tables"] = {}
+
+
+JOB_SETTING_ERRORS[-1] = (_no_grid, "config: cells: empty and there are no sweeps")
+
+
+@pytest.mark.parametrize("breaker, message", JOB_SETTING_ERRORS, ids=[m.split(":")[1].strip() for _, m in
+                                                                     JOB_SETTING_ERRORS])
+def test_settings_a_job_would_reject_are_config_errors(breaker, message):
+    cfg = raw("smoke")
+    breaker(cfg)
+    with pytest.raises(ConfigError) as error:
+        Plan(validated_config(cfg))
+    assert str(error.value).startswith(message), str(error.value)
+
+
+def test_cells_may_be_empty_when_a_sweep_remains():
+    cfg = raw("smoke")
+    cfg["cells"] = []
+    cfg["tables"] = {"fig3": {"benchmark": "gsm_test", "decoding": "calc", "reference_methods": []}}
+    cfg["datasets"]["gsm_rft"]["sampler"]["method"] = "mft"
+    cfg["train_sets"].pop("rft")
+    assert Plan(validated_config(cfg)).job_counts()["finetune"] == 2  # the sweep's two points
+
+
+def _local_model(cfg):
+    cfg["models"]["llama"] = {"local_path": "no/such/model"}
+
+
+def _local_data(cfg):
+    cfg["datasets"]["extra"] = {"source": "gsm8k", "options": {"local_path": "no/such/gsm8k.jsonl", "splits": ["test"]}}
+
+
+@pytest.mark.parametrize("breaker, message", [
+    (_local_model, "config: models.llama.local_path: no/such/model: no such folder"),
+    (_local_data, "config: datasets.extra.options.local_path: no/such/gsm8k.jsonl: no such file or folder"),
+], ids=["model", "data"])
+def test_local_paths_must_exist(breaker, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = raw("smoke")
+    breaker(cfg)
+    plan = Plan(validated_config(cfg))
+    with pytest.raises(ConfigError) as error:
+        check_paths(plan)
+    assert str(error.value).startswith(message), str(error.value)
+    (tmp_path / "no" / "such" / "model").mkdir(parents=True)
+    (tmp_path / "no" / "such" / "gsm8k.jsonl").write_text("", encoding="utf-8")
+    check_paths(plan)
+
+
+def test_a_read_only_results_dir_is_a_config_error(tmp_path, monkeypatch):
+    """The nearest existing folder of results_dir must be writable (simulated: the tests may run as root,
+    who can write any folder that is not on a read-only file system)."""
+    from cotmask.plan import job_checks
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").mkdir()
+    plan = Plan(load_config(CONFIGS["smoke"]))
+    check_paths(plan)  # results/smoke does not exist yet: results/ is what must be writable
+    real_access = os.access
+    monkeypatch.setattr(job_checks.os, "access", lambda path, mode: Path(path) != Path("results")
+                        and real_access(path, mode))
+    with pytest.raises(ConfigError) as error:
+        check_paths(plan)
+    assert str(error.value) == ("config: results_dir: results/smoke: not writable (results is read-only); "
+                                "give a results_dir this user may write")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write a folder without write permission")
+def test_a_results_dir_without_write_permission_is_a_config_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").mkdir(mode=0o555)
+    with pytest.raises(ConfigError, match="config: results_dir: results/smoke: not writable"):
+        check_paths(Plan(load_config(CONFIGS["smoke"])))
+
+
+# ----------------------------------------------------------------------------------- config files
+
+
+@pytest.mark.parametrize("text, message", [
+    ("scale: embedded\ndatasets:\n  gsm: {source: gsm_synth\n", "bad.yaml:4:1: YAML syntax error: "),
+    ("scale: embedded\n\tseeds: [1]\n", "bad.yaml:2:1: YAML syntax error: found character '\\t'"),
+    ("", "bad.yaml: the file is empty"),
+    ("# only a comment\n", "bad.yaml: the file is empty"),
+    ("- scale\n- seeds\n", "bad.yaml: a config is a mapping of keys at the top level, not a list"),
+], ids=["unclosed-flow", "tab", "empty", "comment-only", "list"])
+def test_a_config_file_that_is_no_mapping_is_named_with_its_line(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigFileError) as error:
+        load_config(path)
+    assert str(error.value).startswith(f"{tmp_path}/{message}"), str(error.value)
+
+
+def test_a_config_file_that_is_not_utf8_is_named_with_its_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(b"scale: embedded\nresults_dir: r\xe9sultats\n")
+    with pytest.raises(ConfigFileError, match=r"bad.yaml:2: not UTF-8 text"):
+        load_config(path)
+
+
+def test_the_plan_command_checks_a_config_file(tmp_path):
+    good = subprocess.run([sys.executable, "-m", "cotmask.plan", "config/smoke.yaml"], cwd=REPO,
+                          capture_output=True, text=True)
+    assert good.returncode == 0, good.stderr
+    assert json.loads(good.stdout) == HAND_COUNTS["smoke"]
+    (tmp_path / "bad.yaml").write_text("scale: embedded\nseeds: [1\n", encoding="utf-8")
+    cfg = raw("smoke")
+    cfg["training"]["lr_scheduler"] = "cosinee"
+    (tmp_path / "scheduler.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    for name, message in (("bad.yaml", "bad.yaml:3:1: YAML syntax error"),
+                          ("scheduler.yaml", "config: training.lr_scheduler: 'cosinee' is not one of")):
+        bad = subprocess.run([sys.executable, "-m", "cotmask.plan", str(tmp_path / name)], cwd=REPO,
+                             capture_output=True, text=True)
+        assert bad.returncode == 2 and bad.stdout == ""
+        [line] = bad.stderr.splitlines()
+        assert line.startswith("python -m cotmask.plan: error: ") and message in line, line
+
+
+def test_cotmask_plan_is_the_same_check(tmp_path):
+    """``cotmask plan`` (the CLI) prints the same job counts and the same one-line errors."""
+    good = subprocess.run([sys.executable, "-m", "cotmask.cli", "plan", "config/smoke.yaml"], cwd=REPO,
+                          capture_output=True, text=True)
+    assert good.returncode == 0, good.stderr
+    assert json.loads(good.stdout) == HAND_COUNTS["smoke"]
+    (tmp_path / "bad.yaml").write_text("scale: embedded\nseeds: [1\n", encoding="utf-8")
+    bad = subprocess.run([sys.executable, "-m", "cotmask.cli", "plan", str(tmp_path / "bad.yaml")], cwd=REPO,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stdout == ""
+    [line] = bad.stderr.splitlines()
+    assert line.startswith("cotmask plan: error: ") and "bad.yaml:3:1: YAML syntax error" in line, line

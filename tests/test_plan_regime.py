@@ -28,10 +28,10 @@ def test_diagnostics_reach_the_fine_tune_only_when_on():
     assert inputs["diagnostics"] == smoke.benchmark_file("gsm_test")  # the cell's first benchmark
     settings = smoke.finetune_settings("llama", "gsm", "sft", 1)
     assert settings["diagnostics_items"] == 4 and settings["diagnostics_scoring"] == "gsm8k"
-    # the default config has them off: no input, no key (its fine-tunes' params are what they were)
-    default = Plan(load_config(REPO / "config" / "config.yaml"))
-    assert "diagnostics" not in default.finetune_inputs("llama", "gsm")
-    assert not any(key.startswith("diagnostics") for key in default.finetune_settings("llama", "gsm", "sft", 1))
+    # the former default has them off: no input, no key (its fine-tunes' params are what they were)
+    former = Plan(load_config(REPO / "config" / "same-distribution.yaml"))
+    assert "diagnostics" not in former.finetune_inputs("llama", "gsm")
+    assert not any(key.startswith("diagnostics") for key in former.finetune_settings("llama", "gsm", "sft", 1))
 
 
 def test_diagnostics_benchmark_can_be_named_and_must_exist():
@@ -70,15 +70,40 @@ def test_the_regime_fine_tuning_sets_are_prefixes_of_one_split(regime):
     }
 
 
-def test_shared_names_with_the_default_config_are_identical():
-    """The map shares the default's gsm/mathsyn datasets and tokenizer (same jobs in work/), so they must be
-    the same settings; every other name is its own."""
-    regime_cfg, default = raw("regime"), raw("config")
-    for name in set(regime_cfg["datasets"]) & set(default["datasets"]):
-        assert regime_cfg["datasets"][name] == default["datasets"][name], name
-    assert regime_cfg["tokenizer"] == default["tokenizer"]
-    assert not set(regime_cfg["models"]) & set(default["models"])
-    assert not set(regime_cfg["train_sets"]) & set(default["train_sets"])
+def test_shared_names_with_the_former_default_are_identical():
+    """The map shares the former default's gsm/mathsyn datasets and tokenizer (same jobs in work/), so they
+    must be the same settings; every other name is its own."""
+    regime_cfg, former = raw("regime"), raw("same-distribution")
+    for name in set(regime_cfg["datasets"]) & set(former["datasets"]):
+        assert regime_cfg["datasets"][name] == former["datasets"][name], name
+    assert regime_cfg["tokenizer"] == former["tokenizer"]
+    assert not set(regime_cfg["models"]) & set(former["models"])
+
+
+def test_the_default_is_the_point_the_rule_chose_job_for_job(regime):
+    """config/config.yaml moved to the map's point same/n2000 (results/regime/regime_selection.json): its
+    data are the map's rgsm_same, its tokenizer corpus the map's gsm, and its llama/gsm cell has the
+    settings of that point's fine-tunes, base model, tokenizer and evaluations (the fine-tuning set is the
+    whole 2,000-problem split there and a 2,000-problem prefix of it in the map)."""
+    default_cfg, regime_cfg = raw("config"), raw("regime")
+    assert default_cfg["datasets"]["gsm"] == regime_cfg["datasets"]["rgsm_same"]
+    assert default_cfg["datasets"]["gsm_all"] == regime_cfg["datasets"]["gsm"]
+    assert default_cfg["datasets"]["mathsyn"] == regime_cfg["datasets"]["mathsyn"]
+    assert default_cfg["tokenizer"]["corpus"] == ["gsm_all/pretrain", "mathsyn/train"]
+    assert regime_cfg["tokenizer"]["corpus"] == ["gsm/pretrain", "mathsyn/train"]
+    default = Plan(load_config(REPO / "config" / "config.yaml"))
+    assert default.tokenizer_settings() == regime.tokenizer_settings()
+    assert default.base_model_settings("llama") == regime.base_model_settings("same")
+    assert regime.config["train_sets"]["n2000"]["finetune"]["limit"] == 2000
+    for method in ("sft", "sft_long", "mft"):
+        for seed in (1, 2, 3):
+            ours = dict(default.finetune_settings("llama", "gsm", method, seed), limit=2000)
+            assert ours == regime.finetune_settings("same", "n2000", method, seed), (method, seed)
+    for decoding in ("plain", "calc"):
+        assert default.evaluation_settings("gsm_test", decoding, 1) == regime.evaluation_settings(
+            "r_test", decoding, 1
+        )
+
 
 
 def _point_breakers():

@@ -1,6 +1,7 @@
 """The committed results and the documentation agree: every result row the README or a docs/ page shows is
-a row of a table in results/tables/ (the default run) or results/full/tables/ (config/full.yaml), and each
-folder's tables are the ones its summary.json describes."""
+a row of a table in a committed results folder (results/: the default run; results/full/: config/full.yaml;
+results/regime/: the regime map; results/regime/same-distribution/: the former default), and each folder's
+tables are the ones its summary.json describes."""
 
 from __future__ import annotations
 
@@ -15,8 +16,11 @@ README = ROOT / "README.md"
 #: the pages that show results: the README and every docs/ page (links there are relative to docs/)
 DOCUMENTS = [README, *sorted((ROOT / "docs").glob("*.md"))]
 TABLES = ROOT / "results" / "tables"
-#: every committed results folder: the default run's and the full study's (results_dir of config/full.yaml)
-RESULT_DIRS = [path for path in (ROOT / "results", ROOT / "results" / "full") if (path / "summary.json").exists()]
+DEFAULT, FULL = ROOT / "results", ROOT / "results" / "full"
+REGIME, FORMER_DEFAULT = ROOT / "results" / "regime", ROOT / "results" / "regime" / "same-distribution"
+#: every committed results folder (results_dir of config/config.yaml, full.yaml, regime.yaml,
+#: same-distribution.yaml)
+RESULT_DIRS = [path for path in (DEFAULT, FULL, REGIME, FORMER_DEFAULT) if (path / "summary.json").exists()]
 MODEL_ROW = re.compile(r"^\|\s*(llama|mistral)\s*\|")
 
 
@@ -40,7 +44,8 @@ def test_every_documented_result_row_is_in_results():
     assert any(MODEL_ROW.match(line) for line in README.read_text().splitlines()), "the README shows no result row"
     committed = committed_table_rows()
     stale = [row for row in rows if row not in committed]
-    assert not stale, "documented rows not found in results{,/full}/tables/*.md (regenerated?):\n" + "\n".join(stale)
+    assert not stale, "documented rows not found in any results folder's tables/*.md (regenerated?):\n" + "\n".join(
+        stale)
 
 
 @pytest.mark.skipif(not TABLES.is_dir(), reason="results/tables not committed")
@@ -82,24 +87,51 @@ def test_the_default_results_record_the_current_numerics_version():
     assert numerics_version(ROOT / "results") == NUMERICS_VERSION
 
 
-@pytest.mark.skipif(len(RESULT_DIRS) < 2, reason="results/full not committed")
-def test_full_study_contains_the_default_run():
-    """config/full.yaml shares every job of the default run: each cell of results/ has the same per-seed
-    accuracies in results/full/ (same base models, data and fine-tunes, rebuilt from empty) -- when both were
-    made with the same numerics version; otherwise docs/results-embedded.md must say that results/full/ is older."""
+def per_seed_cells(folder: Path):
     import pandas as pd
 
-    versions = [numerics_version(folder) for folder in RESULT_DIRS]
+    return pd.read_csv(folder / "tables" / "accuracy_cells.csv")
+
+
+@pytest.mark.skipif(not (FULL / "summary.json").exists() or not (FORMER_DEFAULT / "summary.json").exists(),
+                    reason="results/full or the former default not committed")
+def test_full_study_contains_the_former_default_run():
+    """config/full.yaml shares every job of the former default (config/same-distribution.yaml): each of its
+    cells has the same per-seed accuracies in results/full/ (same base models, data and fine-tunes, rebuilt
+    from empty) -- when both were made with the same numerics version; otherwise docs/results-embedded.md must
+    say that results/full/ is older."""
+    folders = [FORMER_DEFAULT, FULL]
+    versions = [numerics_version(folder) for folder in folders]
     if versions[0] != versions[1]:
         marker = f"numerics version {versions[1]}"
         results_page = ROOT / "docs" / "results-embedded.md"
         assert marker in results_page.read_text(), f"{results_page.name} must say that results/full/ was made with {marker}"
-        pytest.skip(f"results/ (numerics version {versions[0]}) and results/full/ ({versions[1]}) come from "
-                    "different code: regenerate results/full/ to compare them seed for seed")
+        pytest.skip(f"the former default (numerics version {versions[0]}) and results/full/ ({versions[1]}) come "
+                    "from different code: regenerate results/full/ to compare them seed for seed")
     keys = ["model", "train_set", "method", "benchmark", "decoding"]
-    default, full = (pd.read_csv(folder / "tables" / "accuracy_cells.csv") for folder in RESULT_DIRS)
+    default, full = (per_seed_cells(folder) for folder in folders)
     merged = default.merge(full, on=keys, suffixes=("_default", "_full"), how="left")
     assert len(merged) == len(default)
     assert (merged.per_seed_default == merged.per_seed_full).all(), merged[
         merged.per_seed_default != merged.per_seed_full
     ][keys]
+
+
+#: the default's benchmarks and their names in the regime map (same files: tests/test_plan_regime.py)
+MAP_BENCHMARKS = {"gsm_test": "r_test", "gsm_ic_2step": "r_ic_2step", "gsm_ic_mstep": "r_ic_mstep"}
+
+
+@pytest.mark.skipif(not (REGIME / "summary.json").exists(), reason="the regime map is not committed")
+def test_the_default_llama_gsm_cell_reproduces_the_maps_chosen_point():
+    """config/config.yaml's llama/gsm cell is the map's same/n2000 point job for job, run again from empty in
+    another work folder: every per-seed accuracy of its SFT, SFT-long and MFT runs equals the map's."""
+    default, regime = per_seed_cells(DEFAULT), per_seed_cells(REGIME)
+    ours = default[(default.model == "llama") & (default.train_set == "gsm") & (default.decoding == "calc")
+                   & default.benchmark.isin(list(MAP_BENCHMARKS))  # the map decodes with the calculator only
+                   & default.method.isin(["sft", "sft_long", "mft"])]
+    assert len(ours) == 9
+    theirs = regime[(regime.model == "same") & (regime.train_set == "n2000")]
+    theirs = {(row.method, row.benchmark): row.per_seed for row in theirs.itertuples()}
+    for row in ours.itertuples():
+        key = (row.method, MAP_BENCHMARKS[row.benchmark])
+        assert theirs[key] == row.per_seed, key

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,11 +25,57 @@ from cotmask.scoring import (
 def test_numeric_equal():
     assert numeric_equal("1234.50", "1,234.5")
     assert numeric_equal("18", 18)
-    assert numeric_equal("0.33333", "1/3", tol=1e-4)
-    assert not numeric_equal("0.333", "1/3")
+    assert numeric_equal("18.00", "36/2")
+    assert not numeric_equal("0.33333", "1/3")  # exact: no tolerance
     assert not numeric_equal("-5", "5")
     assert not numeric_equal(None, "5")
     assert not numeric_equal("five", "5")
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold"),
+    [("12345678901234567891", "12345678901234567890"),  # equal as floats (both 1.2345678901234567e19)
+     ("7.0000001", "7"), ("7", "7.0000001"), ("0.1", "0.10000000000000001")],
+)
+def test_numbers_are_compared_exactly(pred, gold):
+    assert abs(float(pred) - float(gold)) < 1e-4  # what the former tolerance called equal
+    assert not numeric_equal(pred, gold)
+    assert score_item(f"#### {pred}", gold, "gsm8k")["correct"] is False
+    assert score_item(f"The answer is: {pred}", gold, "metamath")["correct"] is False
+    assert score_item(f"#### {gold}", gold, "gsm8k")["correct"] is True
+
+
+def test_a_gold_in_scientific_notation_is_read_exactly():
+    assert score_item("#### 1", "1e5", "gsm8k")["correct"] is False
+    assert score_item("#### 100,000", "1e5", "gsm8k")["correct"] is True
+    assert score_item("#### 250", "2.5E+2", "gsm8k")["correct"] is True
+
+
+@pytest.mark.parametrize("gold", ["about 18", "x = 5", "five", "5\\sqrt{2}", "18 or 19"])
+def test_a_gsm8k_gold_that_is_not_a_number_is_an_error(gold):
+    """No "first number of the gold" fallback: the scorer refuses the gold instead."""
+    with pytest.raises(ValueError, match=re.escape(f"gold answer {gold!r} is not a number")):
+        gold_answer(gold, "gsm8k")
+    with pytest.raises(ValueError, match="is not a number"):
+        score_item("#### 18", gold, "gsm8k")
+    assert gold_answer(gold, "math") == gold  # other scoring kinds compare expressions
+
+
+@pytest.mark.parametrize(
+    ("generation", "strict", "flexible"),
+    [
+        ("3 + 4 = 7.\n#### 7", True, True),
+        ("3 + 4 = 7. So she has 7 apples.", False, True),  # no #### line: strict misses, flexible finds 7
+        ("#### 7\nQuestion: next one 12", True, False),  # rambling after the answer: the reverse
+        ("It costs $1,200.", False, False),
+        ("nothing", False, False),
+        ("the change is 10 - 3 = 7", False, True),  # "- 3" is not read as -3 by the flexible rule
+    ],
+)
+def test_flexible_gsm8k_score_is_the_last_number(generation, strict, flexible):
+    item = score_item(generation, "7", "gsm8k")
+    assert (item["correct"], item["flexible_correct"]) == (strict, flexible)
+    assert "flexible_correct" not in score_item("\\boxed{7}", "7", "math")
 
 
 @pytest.mark.parametrize(
@@ -80,14 +127,17 @@ def test_gold_answer_checks_the_scoring_kind():
 
 def test_score_item_gsm8k():
     assert score_item("blah\n#### 1,234.50", "1234.5", "gsm8k") == {
-        "extracted": "1234.50", "gold": "1234.5", "correct": True, "invalid": False}
+        "extracted": "1234.50", "gold": "1234.5", "correct": True, "invalid": False,
+        "flexible_extracted": "1234.50", "flexible_correct": True}
     assert score_item("blah\n#### 17", "x\n#### 18", "gsm8k")["correct"] is False
     # MetaMath-style generations are scored too (fallback extraction).
     assert score_item("So 18 in total.\nThe answer is: 18", "18", "gsm8k") == {
-        "extracted": "18", "gold": "18", "correct": True, "invalid": False}
+        "extracted": "18", "gold": "18", "correct": True, "invalid": False,
+        "flexible_extracted": "18", "flexible_correct": True}
     assert score_item("The answer is: $18.", "18", "gsm8k")["correct"] is True
     missing = score_item("I do not know", "18", "gsm8k")
-    assert missing == {"extracted": None, "gold": "18", "correct": False, "invalid": True}
+    assert missing == {"extracted": None, "gold": "18", "correct": False, "invalid": True,
+                       "flexible_extracted": None, "flexible_correct": False}
     assert score_item("The answer is: many", "18", "gsm8k")["invalid"] is True
     assert score_item("#### -3", "-3", "gsm8k")["correct"] is True
 
@@ -141,7 +191,22 @@ def test_score_file_writes_summary_and_items(tmp_path):
     items = [json.loads(line) for line in (tmp_path / "items.jsonl").read_text().splitlines()]
     assert [item["id"] for item in items] == ["p1", "p2", "p3", "p4", "p5"]
     assert [item["correct"] for item in items] == [True, True, True, False, False]
+    assert [item["flexible_correct"] for item in items] == [True, True, True, False, False]
     assert items[1]["gold"] == "1234.5"
+    assert (summary["flexible_accuracy"], summary["n_flexible_correct"]) == (pytest.approx(0.6), 3)
+
+
+def test_flexible_accuracy_sits_beside_the_strict_one(tmp_path):
+    predictions = tmp_path / "pred.jsonl"
+    rows = [{"prediction": "so 4 apples", "answer": "4"}, {"prediction": "#### 5\nand 6", "answer": "5"},
+            {"prediction": "#### 3", "answer": "3"}]
+    predictions.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    summary = score_file(predictions, tmp_path / "s.json", "gsm8k")
+    assert (summary["n_correct"], summary["n_flexible_correct"]) == (2, 2)
+    assert summary["accuracy"] == pytest.approx(2 / 3) == summary["flexible_accuracy"]
+    math_rows = tmp_path / "math.jsonl"
+    math_rows.write_text(json.dumps({"prediction": "\\boxed{4}", "answer": "4"}) + "\n", encoding="utf-8")
+    assert "flexible_accuracy" not in score_file(math_rows, tmp_path / "m.json", "math")
 
 
 @pytest.mark.parametrize(
@@ -153,6 +218,9 @@ def test_score_file_writes_summary_and_items(tmp_path):
         ('{"prediction": "x", "answer": ""}', r"bad\.jsonl:2: field 'answer' must be"),
         ('{"prediction": "x", "answer": 1', r"bad\.jsonl:2: invalid JSON"),
         ('[1, 2]', r"bad\.jsonl:2: expected a JSON object"),
+        ('{"prediction": "x \\ud800", "answer": "1"}', r"bad\.jsonl:2: field 'prediction' holds a lone surrogate"),
+        ('{"prediction": "x", "answer": "about 5"}',
+         r"bad\.jsonl:2: field 'answer' gold answer 'about 5' is not a number"),
     ],
 )
 def test_score_file_bad_lines_name_file_and_line(tmp_path, line, message):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import statistics
+from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.stats import binomtest
+from scipy.stats import binomtest, bootstrap
 
 from cotmask import stats
 
@@ -213,3 +215,92 @@ def test_mcnemar_per_seed_pairs_matching_seeds_only():
     results = stats.mcnemar_per_seed(paired)
     assert list(results) == [0]
     assert (results[0].b, results[0].c) == (1, 0)
+
+
+# --------------------------------------------------------------------------------------------------
+# Library implementations give the results of the hand-written ones (issue 16, point 9)
+# --------------------------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _hand_written_percentile_ci(values, n_resamples: int, seed: int, confidence: float = 0.95):
+    """The item bootstrap cotmask.stats.bootstrap_ci computed before it called scipy (kept as the reference)."""
+    values = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, values.size, size=(n_resamples, values.size))].mean(axis=1)
+    tail = (1.0 - confidence) / 2.0
+    return tuple(np.quantile(means, [tail, 1.0 - tail]))
+
+
+@pytest.mark.parametrize("n_items,p", [(40, 0.3), (300, 0.55), (1319, 0.41)])
+def test_scipy_percentile_bootstrap_agrees_with_the_hand_written_one(n_items, p):
+    """Both draw from the same bootstrap distribution: with 20,000 resamples their endpoints agree within
+    Monte-Carlo error (a percentile endpoint's sd is ~0.15 of the standard error here; the tolerance is
+    one accuracy step 1/n or 0.25 standard errors, whichever is larger)."""
+    values = (np.random.default_rng(n_items).random(n_items) < p).astype(float)
+    new = stats.bootstrap_ci(values, n_resamples=20_000, seed=1)
+    old = _hand_written_percentile_ci(values, 20_000, seed=2)
+    standard_error = values.std() / math.sqrt(n_items)
+    tolerance = max(1.0 / n_items, 0.25 * standard_error)
+    assert new[0] == pytest.approx(old[0], abs=tolerance)
+    assert new[1] == pytest.approx(old[1], abs=tolerance)
+    assert new[0] < values.mean() < new[1]
+    # and the interval is the normal-theory one up to Monte-Carlo error and discreteness
+    assert new[1] - new[0] == pytest.approx(2 * 1.96 * standard_error, rel=0.1)
+
+
+def test_bootstrap_ci_degenerate_inputs():
+    assert stats.bootstrap_ci([1.0]) == (1.0, 1.0)
+    assert stats.bootstrap_ci([0.0, 0.0, 0.0]) == (0.0, 0.0)
+    assert all(math.isnan(v) for v in stats.bootstrap_ci([]))
+    assert stats.bootstrap_ci([1, 0, 1, 0], seed=5) == stats.bootstrap_ci([1, 0, 1, 0], seed=5)
+
+
+def test_two_stage_bootstrap_reduces_to_scipys_for_one_seed_and_no_clusters():
+    """The kept two-stage code, with one seed per arm and every item its own cluster, is the ordinary
+    (paired) item bootstrap: its intervals agree with scipy.stats.bootstrap's within Monte-Carlo error."""
+    rng = np.random.default_rng(11)
+    n_items = 400
+    control = (rng.random(n_items) < 0.5).astype(float)
+    treatment = np.where(rng.random(n_items) < 0.15, 1.0 - control, control)
+    standard_error = (treatment - control).std() / math.sqrt(n_items)
+    ours = stats.paired_bootstrap_delta(treatment, control, n_resamples=20_000, seed=0)
+    library = bootstrap(
+        (treatment, control),
+        lambda t, c, axis=-1: t.mean(axis=axis) - c.mean(axis=axis),
+        paired=True,
+        n_resamples=20_000,
+        method="percentile",
+        rng=np.random.default_rng(1),
+    ).confidence_interval
+    assert ours.ci_low == pytest.approx(library.low, abs=0.25 * standard_error)
+    assert ours.ci_high == pytest.approx(library.high, abs=0.25 * standard_error)
+    single = stats.bootstrap_mean_ci(control, n_resamples=20_000, seed=0)
+    plain = stats.bootstrap_ci(control, n_resamples=20_000, seed=3)
+    assert single == pytest.approx(plain, abs=0.25 * control.std() / math.sqrt(n_items))
+
+
+def _committed_mcnemar_results() -> list[dict]:
+    path = ROOT / "results" / "summary.json"
+    if not path.is_file():
+        return []
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    return [test for row in summary["comparisons_detail"] for test in row["mcnemar"].values()]
+
+
+@pytest.mark.skipif(not _committed_mcnemar_results(), reason="results/summary.json not committed")
+def test_committed_mcnemar_p_values_recompute_from_their_discordant_pairs():
+    """Every McNemar result of the committed summary.json is what mcnemar_test gives for its discordant
+    counts (b, c): the exact ones equal scipy.stats.binomtest(b, b + c), the others the chi-square."""
+    results = _committed_mcnemar_results()
+    methods = {result["method"] for result in results}
+    assert "chi2-cc" in methods
+    for result in results:
+        b, c = result["b"], result["c"]
+        treatment, control = _vectors(b, c)
+        again = stats.mcnemar_test(treatment, control)
+        assert (again.b, again.c, again.method) == (b, c, result["method"])
+        assert again.p_value == pytest.approx(result["p_value"], rel=1e-12, abs=1e-300)
+        if result["method"] == "exact":
+            assert result["p_value"] == pytest.approx(min(1.0, binomtest(b, b + c, 0.5).pvalue), rel=1e-12)

@@ -167,3 +167,48 @@ def test_pretraining_with_the_speed_settings_resumes_to_the_same_weights(tmp_pat
     b = AutoModelForCausalLM.from_pretrained(tmp_path / "b").state_dict()
     for name in a:
         assert torch.equal(a[name], b[name]), name
+
+
+# -- job logs (cotmask.logs.log_to with the job object, as the workflow's scripts call it) -------------------
+def _run_job(tmp_path, body: str) -> str:
+    """Run ``body`` in a fresh Python after ``log_to(log, job=JOB)``; return the log's text."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "job.py"
+    script.write_text(
+        "from types import SimpleNamespace\n"
+        "from cotmask.logs import log_to\n"
+        f"JOB = SimpleNamespace(rule='train_tokenizer', input=[{str(tmp_path / 'corpus.jsonl')!r}],\n"
+        f"                     output=[{str(tmp_path / 'tok')!r}], params={{'settings': {{'vocab_size': 200}}}},\n"
+        "                     wildcards={'model': 'tiny'}, threads=1)\n"
+        f"log_to({str(tmp_path / 'job.log')!r}, job=JOB)\n" + body
+    )
+    subprocess.run([sys.executable, str(script)], check=False, timeout=600)
+    return (tmp_path / "job.log").read_text()
+
+
+def test_a_job_log_says_what_was_read_written_and_how_long_it_took(tmp_path, tiny_records_file):
+    import shutil
+
+    shutil.copy(tiny_records_file, tmp_path / "corpus.jsonl")
+    text = _run_job(tmp_path, (
+        "from cotmask.tiny import train_tokenizer\n"
+        f"train_tokenizer([{str(tmp_path / 'corpus.jsonl')!r}], {str(tmp_path / 'tok')!r}, vocab_size=200)\n"
+    ))
+    assert "rule train_tokenizer [model=tiny] started (threads: 1)" in text
+    assert f"reads {tmp_path / 'corpus.jsonl'} (64 lines, " in text
+    assert 'param settings = {"vocab_size": 200}' in text
+    assert "tokenizer corpus: 64 texts" in text
+    assert f"BPE vocabulary of {len(AutoTokenizer.from_pretrained(tmp_path / 'tok'))} tokens" in text
+    n_files = sum(1 for p in (tmp_path / "tok").rglob("*") if p.is_file())
+    assert f"wrote {tmp_path / 'tok'}/ ({n_files} files, " in text
+    assert "rule train_tokenizer done in " in text
+
+
+def test_a_failed_job_log_ends_with_the_failure(tmp_path):
+    (tmp_path / "corpus.jsonl").write_text("")
+    text = _run_job(tmp_path, "raise ValueError('bad corpus')\n")
+    assert "ValueError: bad corpus" in text  # the traceback reaches the log
+    assert "rule train_tokenizer failed after " in text and text.rstrip().endswith("ValueError")
+    assert "wrote " not in text

@@ -269,7 +269,7 @@ def test_resume_after_interruption_gives_the_same_weights(tiny_model_dir, tiny_r
     settings = dict(mask_ratio=0.4, mask_warmup_ratio=0.66, noise="mixture", mask_prob=0.5, random_prob=0.5,
                     gradient_accumulation_steps=2, per_device_batch_size=4, epochs=2, **speed)
     straight = _cfg(tiny_model_dir, tiny_records_file, tmp_path, "straight", **settings)
-    finetune(straight)
+    uninterrupted = finetune(straight)
 
     resumed = _cfg(tiny_model_dir, tiny_records_file, tmp_path, "resumed", **settings)
     with pytest.raises(KeyboardInterrupt):
@@ -278,6 +278,10 @@ def test_resume_after_interruption_gives_the_same_weights(tiny_model_dir, tiny_r
     assert last_complete_checkpoint(resumed.checkpoint_dir).endswith("checkpoint-4")
     metrics = finetune(resumed)
     assert metrics["resumed_from"].endswith("checkpoint-4") and metrics["steps_this_run"] == 4
+    # the per-step noise record covers the whole run, the steps before the resume point included
+    assert list(metrics["observed_noise_fraction_per_step"]) == [str(step) for step in range(8)]
+    for key in ("observed_noise_fraction_per_step", "padding_fraction", "mask_ratio_per_step"):
+        assert metrics[key] == uninterrupted[key], key
 
     a = AutoModelForCausalLM.from_pretrained(straight.output_dir).state_dict()
     b = AutoModelForCausalLM.from_pretrained(resumed.output_dir).state_dict()
@@ -349,3 +353,70 @@ def test_finetune_with_scheduled_sampling_noise(tiny_model_dir, tiny_records_fil
         answer = labels != -100
         shifted = ids[answer] != labels[answer]  # labels are the clean tokens
         assert 0.2 < shifted.float().mean() < 0.55, "about p of the answer inputs are the model's samples"
+
+
+# -- reliability: no partial output, model card, hub ids ---------------------------------------------------
+class _TmpAbsentAtStart(TrainerCallback):
+    """Records whether the hidden output folder existed when training began."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp, self.seen = tmp, None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.seen = self.tmp.exists()
+
+
+def test_a_failed_save_leaves_no_partial_output_and_the_rerun_completes(tiny_model_dir, tiny_records_file, tmp_path,
+                                                                         monkeypatch):
+    """A full disk while the output is written: the hidden tmp folder is removed, the output never appears;
+    the next run starts without leftovers (also one a killed process left) and resumes from the checkpoint."""
+    import cotmask.train
+
+    cfg = _cfg(tiny_model_dir, tiny_records_file, tmp_path, "full", epochs=1)
+    out = Path(cfg.output_dir)
+    tmp = out.parent / f".{out.name}.tmp"
+
+    def disk_full(folder, metrics):
+        (Path(folder) / "README.md").write_text("half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cotmask.train, "write_model_card", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        finetune(cfg)
+    assert not out.exists() and not tmp.exists()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["checkpoints"]
+    monkeypatch.undo()
+
+    (tmp / "model.safetensors").parent.mkdir(parents=True)  # what a kill -9 during the save leaves
+    (tmp / "model.safetensors").write_bytes(b"partial")
+    watch = _TmpAbsentAtStart(tmp)
+    metrics = finetune(cfg, callbacks=[watch])
+    assert watch.seen is False  # removed before training, not only when the output is replaced
+    assert metrics["resumed_from"].endswith("checkpoint-4") and metrics["steps_this_run"] == 0
+    assert (out / "README.md").read_text().startswith("---\n") and (out / "train_metrics.json").is_file()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["checkpoints", "model"]
+
+
+def test_every_fine_tune_gets_a_model_card(tiny_model_dir, tiny_records_file, tmp_path):
+    import yaml
+
+    cfg = _cfg(tiny_model_dir, tiny_records_file, tmp_path, "card", epochs=1, mask_ratio=0.2, noise="random",
+               mask_warmup_ratio=0.5)
+    finetune(cfg)
+    card = (Path(cfg.output_dir) / "README.md").read_text()
+    header = yaml.safe_load(card.split("---\n")[1])
+    assert header["library_name"] == "transformers" and "mft" in header["tags"]
+    assert "base_model" not in header  # a local folder is no hub id
+    assert "each answer-side input token is selected with probability p = 0.2" in card
+    assert "over the first 50.0% of the optimizer steps" in card
+    assert "| prompt template | `short` |" in card and "| learning rate | `0.002` |" in card
+    assert "Not evaluated when this card was written" in card
+
+
+def test_a_hub_base_model_offline_names_the_local_folder_alternative(tiny_records_file, tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    cfg = _cfg("cotmask-tests/not-a-cached-model", tiny_records_file, tmp_path, "hub")
+    with pytest.raises(FileNotFoundError, match=r"not a local folder.*--local-dir DIR"):
+        finetune(cfg)

@@ -233,6 +233,22 @@ def _break_table3_arm(cfg):
     ]
 
 
+def _break_scheduler(cfg):
+    cfg["training"]["lr_scheduler"] = "cosinee"
+
+
+def _break_training_args(cfg):
+    cfg["methods"]["mft"]["training_args"] = {"tf33": True}
+
+
+def _break_positions(cfg):
+    cfg["training"]["max_length"] = 300  # the smoke models have 256 positions
+
+
+def _break_empty_grid(cfg):
+    cfg["cells"], cfg["sweeps"], cfg["tables"] = [], {}, {}
+
+
 @pytest.mark.parametrize(
     "breaker, message",
     [
@@ -248,6 +264,10 @@ def _break_table3_arm(cfg):
         (_break_table3_paper_row, "config: tables.table3_arms[0].paper_method: unknown paper row 'SFT (7B)'"),
         (_break_dataset_name, "config: datasets: 'gsm-ic' does not match"),
         (_break_cycle, "config: datasets.gsm_rft: dependency cycle: gsm_rft -> gsm_rft"),
+        (_break_scheduler, "config: training.lr_scheduler: 'cosinee' is not one of"),
+        (_break_training_args, "config: methods.mft.training_args: has unknown TrainingArguments field(s) ['tf33']"),
+        (_break_positions, "config: training.max_length: 300 is more than models.llama.tiny.max_position_embeddings"),
+        (_break_empty_grid, "config: cells: empty and there are no sweeps"),
     ],
     ids=[
         "unknown-key",
@@ -262,6 +282,10 @@ def _break_table3_arm(cfg):
         "bad-table3-paper-row",
         "bad-dataset-name",
         "rft-cycle",
+        "unknown-scheduler",
+        "unknown-training-arg",
+        "longer-than-positions",
+        "empty-grid",
     ],
 )
 def test_bad_config_fails_before_any_job(workflow_dir, breaker, message):
@@ -272,6 +296,17 @@ def test_bad_config_fails_before_any_job(workflow_dir, breaker, message):
     assert result.returncode != 0
     assert message in result.stdout, result.stdout[-3000:]
     assert "Job stats" not in result.stdout
+    assert not (workflow_dir / "work").exists()
+
+
+@pytest.mark.parametrize("text", ["scale: embedded\nseeds: [1\n", "", "- scale\n"], ids=["syntax", "empty", "list"])
+def test_a_config_file_snakemake_cannot_read_fails_before_any_job(workflow_dir, text):
+    """Snakemake reads --configfile before the workflow's code runs, with its own message (no file, no line:
+    docs/workflow.md says to run `python -m cotmask.plan FILE`, test_plan.py tests it); nothing is written."""
+    (workflow_dir / "unreadable.yaml").write_text(text, encoding="utf-8")
+    result = snakemake(workflow_dir, "-n", "--configfile", "unreadable.yaml")
+    assert result.returncode != 0
+    assert "Config file" in result.stdout and "Job stats" not in result.stdout, result.stdout[-3000:]
     assert not (workflow_dir / "work").exists()
 
 
@@ -403,6 +438,27 @@ def test_changed_benchmark_setting_reruns_only_its_evaluations(smoke_run):
 
 
 @pytest.mark.slow
+def test_a_reformatted_config_reruns_nothing_and_a_new_split_reruns_its_data_job(smoke_run):
+    """After a real run (test_reruns.py checks many more cases on recorded metadata): the config written back
+    with sorted keys and no comments reruns nothing; n_train changed together with a new split (n_pretrain)
+    reruns the data job. Written over config/smoke.yaml: the tables job's params name the config file."""
+    path = smoke_run / "config" / "smoke.yaml"
+    original = path.read_text(encoding="utf-8")
+    cfg = load(CONFIGS["smoke"])
+    try:
+        path.write_text(yaml.safe_dump(cfg, sort_keys=True), encoding="utf-8")
+        same = snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml")
+        cfg["datasets"]["gsm"]["options"].update(n_train=60, n_pretrain=100)
+        path.write_text(yaml.safe_dump(cfg, sort_keys=True), encoding="utf-8")
+        new_split = snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml")
+    finally:
+        path.write_text(original, encoding="utf-8")
+    assert same.returncode == 0 and "Nothing to be done" in same.stdout, same.stdout[-3000:]
+    assert new_split.returncode == 0 and job_counts(new_split.stdout).get("data_gsm") == 1, new_split.stdout[-3000:]
+    assert (smoke_run / "work" / "data" / "gsm" / "pretrain.jsonl").stat().st_size == 0  # the fixed outputs
+
+
+@pytest.mark.slow
 def test_new_seed_runs_only_the_new_jobs(smoke_run):
     old = load(CONFIGS["smoke"])
     new = copy.deepcopy(old)
@@ -427,4 +483,4 @@ def test_report_after_smoke_run(smoke_run):
     with zipfile.ZipFile(smoke_run / "report.zip") as archive:
         names = archive.namelist()
     assert any(name.endswith("fig3_mask_ratio.png") for name in names)
-    assert any(name.endswith("table1_main.csv") for name in names)
+    assert any(name.endswith("table1_main.html") for name in names)

@@ -6,9 +6,11 @@ thin call into one library function, and imports its library module only when it
 out of ``cotmask score``, ``floors``, ``tables`` and ``data`` (except ``data rft``), and makes ``--help``
 fast. A known command builds only its own group's parser.
 
-An expected error (bad input: ValueError, a missing file, the library's RecordError or TableInputError, a
-JSON/YAML parse error) prints ``cotmask <command>: error: <message>`` on one line and exits with status 2,
-as argparse does for bad usage; any other exception is a bug and keeps its traceback.
+An expected error (bad input: ValueError, an OSError such as a missing file or a full disk, the library's
+RecordError or TableInputError, a JSON/YAML parse error) prints ``cotmask <command>: error: <message>`` on
+one line and exits with status 2, as argparse does for bad usage; Ctrl-C prints one such line too and exits
+with 130. Any other exception is a bug and keeps its traceback; ``--debug`` (or ``COTMASK_DEBUG=1``) shows
+the traceback of every error.
 """
 
 from __future__ import annotations
@@ -17,14 +19,14 @@ import argparse
 import importlib
 import sys
 
-from cotmask.cli.common import CommandParser, is_expected, report_error
+from cotmask.cli.common import DEBUG_ENV, DEBUG_FLAG, CommandParser, debug_requested, one_line
 
 #: command group (module of this package) -> its commands
 GROUPS = {
     "data": ("data",),
     "models": ("tokenizer", "pretrain", "train"),
     "evaluation": ("evaluate", "evaluate-suite", "score", "floors"),
-    "report": ("tables", "partial-report"),
+    "report": ("plan", "tables", "partial-report"),
 }
 #: command -> the group that registers it
 COMMAND_GROUPS = {command: group for group, commands in GROUPS.items() for command in commands}
@@ -36,6 +38,8 @@ def build_parser(groups: tuple[str, ...] | None = None) -> argparse.ArgumentPars
         prog="cotmask",
         description="Masked thought fine-tuning (MFT): data, training, evaluation and tables.",
     )
+    parser.add_argument(DEBUG_FLAG, action="store_true",
+                        help=f"show the traceback of an error (also after the command, or with {DEBUG_ENV}=1)")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in groups or tuple(GROUPS):
         importlib.import_module(f"cotmask.cli.{group}").register(subparsers)
@@ -50,17 +54,17 @@ def _groups_for(argv: list[str]) -> tuple[str, ...] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run a parsed command; an expected error becomes one line on stderr and status 2."""
+    """Run a parsed command; an expected error becomes one line on stderr and status 2, Ctrl-C one line and
+    status 130 (both a traceback with ``args.debug``)."""
     try:
         return int(args.func(args) or 0)
-    except Exception as error:
-        if not is_expected(error, args.expected):
-            raise
-        return report_error(args.prog, error)
+    except (Exception, KeyboardInterrupt) as error:
+        return one_line(args, error)
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    debug, argv = debug_requested(list(sys.argv[1:] if argv is None else argv))
     args = build_parser(_groups_for(argv)).parse_args(argv)
+    args.debug = debug
     return run(args)
 

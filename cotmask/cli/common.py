@@ -9,24 +9,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
 #: Exit status of a command that stopped on an expected error (argparse uses the same for bad usage).
 ERROR_STATUS = 2
+#: Exit status after Ctrl-C (128 + SIGINT, what a shell reports for a process killed by it).
+INTERRUPTED_STATUS = 130
 
-#: Errors that mean "bad input", reported as one line without a traceback. The library's own error types
-#: (RecordError, TableInputError) and JSON parse errors are ValueErrors; YAML parse errors are checked by
-#: :func:`is_expected`. Anything else is a bug and keeps its traceback.
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
-    ValueError,
-    FileNotFoundError,
-    IsADirectoryError,
-    NotADirectoryError,
-    PermissionError,
-    ConnectionError,
-)
+#: Errors that mean "bad input" or a problem of the machine rather than of cotmask, reported as one line
+#: without a traceback: the library's own error types (RecordError, TableInputError, ...) and JSON parse
+#: errors are ValueErrors; OSError covers a missing or unreadable file, a full disk, a read-only folder and
+#: an unreachable hub; YAML parse errors are checked by :func:`is_expected`. Anything else is a bug and
+#: keeps its traceback.
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError)
+
+#: ``cotmask --debug COMMAND ...`` (the flag may also follow the command) or this environment variable set
+#: to 1 shows the traceback of an expected error or an interrupt too.
+DEBUG_FLAG = "--debug"
+DEBUG_ENV = "COTMASK_DEBUG"
 
 Handler = Callable[[argparse.Namespace], "int | None"]
 
@@ -159,6 +162,30 @@ def error_message(error: BaseException) -> str:
 
 
 def report_error(prog: str, error: BaseException) -> int:
-    """Print ``PROG: error: MESSAGE`` to stderr; return :data:`ERROR_STATUS`."""
+    """Print ``PROG: error: MESSAGE`` to stderr; return :data:`ERROR_STATUS` (:data:`INTERRUPTED_STATUS`
+    for Ctrl-C)."""
+    if isinstance(error, KeyboardInterrupt):
+        print(f"{prog}: error: interrupted (Ctrl-C)", file=sys.stderr)
+        return INTERRUPTED_STATUS
     print(f"{prog}: error: {error_message(error)}", file=sys.stderr)
     return ERROR_STATUS
+
+
+def debug_requested(argv: list[str]) -> tuple[bool, list[str]]:
+    """Whether ``--debug`` (anywhere before a ``--``) or ``COTMASK_DEBUG=1`` asks for tracebacks, and the
+    arguments without the flag."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    flagged = DEBUG_FLAG in argv[:end]
+    rest = [arg for arg in argv[:end] if arg != DEBUG_FLAG] + argv[end:]
+    from_env = os.environ.get(DEBUG_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    return flagged or from_env, rest
+
+
+def one_line(args: argparse.Namespace, error: BaseException) -> int:
+    """Report an expected error (or Ctrl-C) of command ``args`` in one line and return the exit status;
+    re-raise it (traceback) when it is a bug or when ``--debug`` was given."""
+    if getattr(args, "debug", False):
+        raise error
+    if not isinstance(error, KeyboardInterrupt) and not is_expected(error, getattr(args, "expected", ())):
+        raise error
+    return report_error(args.prog, error)

@@ -26,9 +26,8 @@ from cotmask.cli.common import (
     add_scoring,
     add_seed,
     add_threads,
-    is_expected,
+    one_line,
     print_json,
-    report_error,
 )
 
 OPTION_HELP = "a source/augmentation option; `cotmask data sources` lists them with their defaults"
@@ -75,11 +74,11 @@ def _validate(args: argparse.Namespace) -> int:
         try:
             summary = validate_file(path, check_answers=not args.schema_only)
         except Exception as error:
-            if not is_expected(error):
-                raise
-            status = report_error(args.prog, error)
+            status = one_line(args, error)
             continue
-        print(f"{path}: {summary['n']} valid records {summary['sources']}")
+        duplicates = f", {summary['duplicate_rows']} repeating an earlier question and solution" \
+            if summary["duplicate_rows"] else ""
+        print(f"{path}: {summary['n']} valid records {summary['sources']}{duplicates}")
     return status
 
 

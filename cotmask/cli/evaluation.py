@@ -2,7 +2,8 @@
 predictions) and ``cotmask floors`` (answers that need no model).
 
 Each handler imports its library module when it runs: ``score`` and ``floors`` never load torch or
-transformers, and ``evaluate`` loads them only once its inputs are checked.
+transformers, and ``evaluate`` loads them only once its inputs are checked. ``evaluate`` and
+``evaluate-suite`` log to stderr (the template they use, warnings, progress with an ETA).
 """
 
 from __future__ import annotations
@@ -12,10 +13,8 @@ import argparse
 from cotmask.cli.common import (
     add_command,
     add_decoding,
-    add_model,
     add_n_bootstrap,
     add_out,
-    add_prompt_template,
     add_scoring,
     add_seed,
     add_threads,
@@ -23,18 +22,36 @@ from cotmask.cli.common import (
 )
 
 SUMMARY_KEYS = ("accuracy", "n", "n_correct", "invalid_rate", "ci95")
+#: printed too where the scoring has them (gsm8k: lm-eval's flexible score, the last number)
+OPTIONAL_SUMMARY_KEYS = ("flexible_accuracy", "n_flexible_correct")
+
+
+def summary_view(summary: dict, *extra: str) -> dict:
+    """The summary keys a command prints: the strict score, the flexible one where present, then ``extra``."""
+    keys = (*SUMMARY_KEYS, *(key for key in OPTIONAL_SUMMARY_KEYS if key in summary), *extra)
+    return {key: summary[key] for key in keys}
+
+
+def _add_model(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", required=True,
+        help="model folder (save_pretrained, tokenizer inside) or a Hugging Face Hub id (needs a network or the "
+        "hub cache)",
+    )
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from cotmask.evaluate import evaluate
+    from cotmask.logs import log_to_stderr
 
+    log_to_stderr()
     summary = evaluate(
         args.model, args.benchmark, args.predictions, args.summary,
         scoring=args.scoring, calculator=args.calculator, prompt_template=args.prompt_template,
         batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, threads=args.threads,
         seed=args.seed, limit=args.limit, n_bootstrap=args.n_bootstrap,
     )
-    print_json({key: summary[key] for key in (*SUMMARY_KEYS, "problems_per_s")})
+    print_json(summary_view(summary, "problems_per_s"))
     return 0
 
 
@@ -52,10 +69,11 @@ def _read_runs(path: str) -> list:
 
 def _evaluate_suite(args: argparse.Namespace) -> int:
     from cotmask.evaluate import evaluate_suite
+    from cotmask.logs import log_to_stderr
 
+    log_to_stderr()
     summaries = evaluate_suite(args.model, _read_runs(args.runs), args.out_dir, threads=args.threads)
-    keys = (*SUMMARY_KEYS, "problems_per_s")
-    print_json({name: {key: summary[key] for key in keys} for name, summary in summaries.items()})
+    print_json({name: summary_view(summary, "problems_per_s") for name, summary in summaries.items()})
     return 0
 
 
@@ -63,7 +81,7 @@ def _score(args: argparse.Namespace) -> int:
     from cotmask.scoring import score_file
 
     summary = score_file(args.predictions, args.out, args.benchmark, args.items, n_bootstrap=args.n_bootstrap)
-    print_json({key: summary[key] for key in SUMMARY_KEYS})
+    print_json(summary_view(summary))
     return 0
 
 
@@ -81,13 +99,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         subparsers, "evaluate", _evaluate, help="generate answers for a benchmark with a model and score them",
         description="Greedy (optionally calculator-assisted) evaluation of a model on a benchmark JSONL.",
     )
-    add_model(evaluate)
+    _add_model(evaluate)
     evaluate.add_argument("--benchmark", required=True, help="benchmark record JSONL")
     evaluate.add_argument("--predictions", required=True, help="per-item JSONL to write")
     evaluate.add_argument("--summary", required=True, help="summary JSON to write")
     add_scoring(evaluate)
     evaluate.add_argument("--calculator", action="store_true", help="calculator-assisted decoding of <<expr=>>")
-    add_prompt_template(evaluate, default="alpaca")
+    from cotmask.prompts import TEMPLATES  # a dict of strings
+
+    evaluate.add_argument(
+        "--prompt-template", default=None, choices=list(TEMPLATES),
+        help="prompt template (default: the one the model was fine-tuned with, from its train_metrics.json; "
+        "alpaca for other models; a different one is used with a warning)",
+    )
     add_decoding(evaluate, batch_size=32)
     add_threads(evaluate)
     add_seed(evaluate)
@@ -98,9 +122,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         subparsers, "evaluate-suite", _evaluate_suite,
         help="evaluate one model on several benchmarks / decodings, loading it once",
         description="Runs every entry of a JSON list of runs ({name, benchmark_file, scoring, calculator, ...}: "
-        "the keywords of `cotmask evaluate`) with one model; run NAME writes OUT_DIR/NAME.jsonl and NAME.json.",
+        "the keywords of `cotmask evaluate`) with one model; run NAME writes OUT_DIR/NAME.jsonl and NAME.json. "
+        "A run without prompt_template uses the model's fine-tuning one.",
     )
-    add_model(suite)
+    _add_model(suite)
     suite.add_argument("--runs", required=True, help="JSON file: a list of runs (or an object with key 'runs')")
     add_out(suite, "folder for the per-item JSONL and summary JSON of each run", flag="--out-dir")
     add_threads(suite)

@@ -2,7 +2,7 @@
 
 All three need torch; each handler imports its library module when it runs, so that building this group's
 parser costs little. Only ``--shape`` (the model shapes of :mod:`cotmask.tiny`) and the run-file reference of
-``train --help`` import the library earlier.
+``train --help`` import the library earlier. The library's log lines (what was read and written) go to stderr.
 """
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ from cotmask.cli.common import add_command, add_corpus, add_key_values, add_out,
 
 
 def _tokenizer(args: argparse.Namespace) -> int:
+    from cotmask.logs import log_to_stderr
     from cotmask.tiny import train_tokenizer
+
+    log_to_stderr()
 
     train_tokenizer(
         args.corpus, args.out, vocab_size=args.vocab_size, seed=args.seed, split_digits=not args.number_tokens
@@ -27,7 +30,10 @@ def _tokenizer(args: argparse.Namespace) -> int:
 
 
 def _pretrain(args: argparse.Namespace) -> int:
+    from cotmask.logs import log_to_stderr
     from cotmask.tiny import build_base_model
+
+    log_to_stderr()
 
     metrics = build_base_model(
         args.tokenizer, args.corpus, args.out, shape=args.shape, hidden_size=args.hidden_size,
@@ -43,7 +49,10 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from cotmask.logs import log_to_stderr
     from cotmask.train import FinetuneConfig, finetune
+
+    log_to_stderr()
 
     metrics = finetune(FinetuneConfig.from_file(args.config, args.set))
     if int(os.environ.get("RANK", "0")) == 0:  # one summary line, not one per process

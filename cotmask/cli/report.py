@@ -25,13 +25,41 @@ def _tables(args: argparse.Namespace) -> int:
 
 def _partial_report(args: argparse.Namespace) -> int:
     from cotmask.partial import build_partial_report
+    from cotmask.plan.schema import ConfigError
 
-    print(json.dumps(build_partial_report(args.config, args.out_dir, args.workdir, seeds=args.seeds), sort_keys=True))
+    try:
+        coverage = build_partial_report(args.config, args.out_dir, args.workdir, seeds=args.seeds)
+    except ConfigError as error:  # a config error (not a ValueError): one line naming the file
+        raise ValueError(f"{args.config}: {error}") from None
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{args.config}: not UTF-8 (byte {error.start + 1})") from None
+    print(json.dumps(coverage, sort_keys=True))
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from cotmask.plan import Plan, check_paths, load_config
+    from cotmask.plan.schema import ConfigError
+
+    try:
+        plan = Plan(load_config(args.config))
+        check_paths(plan)
+    except ConfigError as error:  # a config error (not a ValueError): one line naming the file
+        raise ValueError(f"{args.config}: {error}") from None
+    print(json.dumps(plan.job_counts(), indent=1))
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``cotmask tables`` and ``cotmask partial-report``."""
+    """Add ``cotmask plan``, ``cotmask tables`` and ``cotmask partial-report``."""
+    plan = add_command(
+        subparsers, "plan", _plan,
+        help="check a workflow config without Snakemake and print the jobs of a run from scratch",
+        description="Read a workflow config (a YAML error names its line), validate it against "
+        "config/schema.yaml, plan every job, check local paths and results_dir from the current folder, and "
+        "print the number of jobs per rule of a run from scratch as JSON (= python -m cotmask.plan).",
+    )
+    plan.add_argument("config", help="the workflow config file (e.g. config/smoke.yaml)")
     partial = add_command(
         subparsers, "partial-report", _partial_report,
         help="tables (and regime map) of the runs of a workflow config that exist so far",

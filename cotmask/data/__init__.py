@@ -21,7 +21,7 @@ from typing import Any
 from cotmask.data import augment, gsm_symbolic, gsm_synth, hub, math_synth
 from cotmask.data.options import Option, resolve_options
 from cotmask.data.rft import rejection_sample, select_rft_samples
-from cotmask.records import validate_record, write_json, write_jsonl
+from cotmask.records import validate_record, write_dataset_dir
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,9 @@ def source_splits(source: str, options: dict | None = None) -> list[str]:
 
 
 def write_dataset(out_dir: str | Path, records: dict[str, list[dict]], stats: dict) -> dict:
-    """Validate and write ``{split}.jsonl`` for each split, then ``stats.json`` (all atomically)."""
+    """Validate and write ``{split}.jsonl`` for each split, then ``stats.json``, into a temporary folder that
+    becomes ``out_dir`` at the end (:func:`cotmask.records.write_dataset_dir`): an interrupted or failed
+    build leaves no folder that looks complete, and no temporary one."""
     out = Path(out_dir)
     for split, rows in records.items():
         seen: set[str] = set()
@@ -88,10 +90,7 @@ def write_dataset(out_dir: str | Path, records: dict[str, list[dict]], stats: di
             if record["id"] in seen:
                 raise ValueError(f"{out / f'{split}.jsonl'}:{line}: duplicate id {record['id']!r}")
             seen.add(record["id"])
-    for split, rows in records.items():
-        write_jsonl(rows, out / f"{split}.jsonl")
-    write_json(stats, out / "stats.json")
-    return stats
+    return write_dataset_dir(out, records, stats)
 
 
 def build_source(source: str, out_dir: str, **options: Any) -> dict:

@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from cotmask.data import gsm_synth, math_synth
 from cotmask.data.gsm_problem import GsmProblem, Step, final_line
 from cotmask.data.gsm_templates import TEMPLATES as GSM_TEMPLATES
 from cotmask.data.options import Option, at_least, in_unit_interval, resolve_options
-from cotmask.records import dataset_stats, read_jsonl, write_json, write_jsonl
+from cotmask.records import dataset_stats, read_jsonl, write_dataset_dir
 
 FOBAR_SUFFIX = "If we know the answer to the above question is {answer}, what is the value of unknown variable x?"
 SV_SUFFIX = "What is the value of unknown variable x?"
@@ -100,10 +99,7 @@ def build(kind: str, inputs: list[str], out_dir: str, options: dict[str, Any]) -
         "splits": {"train": dataset_stats(records)},
         **extra,
     }
-    out = Path(out_dir)
-    write_jsonl(records, out / "train.jsonl")
-    write_json(stats, out / "stats.json")
-    return stats
+    return write_dataset_dir(out_dir, {"train": records}, stats)
 
 
 # ------------------------------------------------------------------ helpers

@@ -19,8 +19,8 @@ import random
 from collections import Counter
 from typing import Any
 
-from cotmask.answers import gsm8k_answer, normalize_number
-from cotmask.data.options import Option, at_least
+from cotmask.answers import exact_number, gsm8k_answer, normalize_number
+from cotmask.data.options import Option, at_least, exhausted
 from cotmask.records import dataset_stats
 
 SOURCE = "gsm_symbolic"
@@ -83,7 +83,7 @@ def build_source_records(name: str, options: dict) -> tuple[dict[str, list[dict]
                 item = _item(task, generators[task], seed)
                 answer = normalize_number(item["answer"])
                 final = gsm8k_answer(item["solution"])
-                if answer is None or final is None or abs(float(final) - float(answer)) > 1e-9:
+                if answer is None or final is None or exact_number(final) != exact_number(answer):
                     filtered["answer_mismatch"] += 1
                     continue
                 if item["question"] in seen:
@@ -91,7 +91,8 @@ def build_source_records(name: str, options: dict) -> tuple[dict[str, list[dict]
                     continue
                 break
             else:
-                raise RuntimeError(f"gsm_symbolic: generator {task} gives no usable new problem")
+                raise exhausted("gsm_symbolic", split, len(rows), f"generator {task}: no usable new problem in "
+                                f"{MAX_DRAWS_PER_ITEM} tries")
             seen.add(item["question"])
             steps = sum(1 for line in item["solution"].split("\n") if "=" in line and not line.startswith("####"))
             rows.append({

@@ -40,7 +40,7 @@ from cotmask.data.background import insert_background, make_background
 from cotmask.data.distractors import insert, make_distractor
 from cotmask.data.gsm_problem import Builder, GsmProblem, NumberRange, Retry
 from cotmask.data.gsm_templates import TEMPLATES
-from cotmask.data.options import Option, at_least, in_unit_interval
+from cotmask.data.options import Option, at_least, exhausted, in_unit_interval
 from cotmask.records import dataset_stats
 
 SOURCE = "gsm_synth"
@@ -189,6 +189,7 @@ class _Drawer:
         self.counters = counters
         self.set_aside_exhausted = set_aside_exhausted
         self.exhausted: set[tuple[str, int]] = set()
+        self.drawn = 0  # problems drawn so far (for the error when the space runs out)
 
     def draw(self, pool: list[str], steps: list[int], label: str) -> GsmProblem:
         while True:
@@ -199,14 +200,16 @@ class _Drawer:
             template = self.rng.choice([t for t in pool if TEMPLATES[t].supports(n) and (t, n) not in self.exhausted])
             problem = self._draw_from(template, n, label)
             if problem is not None:
+                self.drawn += 1
                 return problem
             if not self.set_aside_exhausted:
                 break
             self.exhausted.add((template, n))
             self.counters[f"exhausted_{label}"] += 1
-        raise RuntimeError(
-            f"gsm_synth: could not draw a {label} problem in {MAX_DRAWS_PER_ITEM} tries "
-            f"(steps {steps}, templates {pool}); widen max_number/max_value or the template set"
+        raise exhausted(
+            "gsm_synth", label, self.drawn,
+            f"{MAX_DRAWS_PER_ITEM} tries per template, steps {steps}, templates {', '.join(pool)}; "
+            "options 'max_number', 'max_value'",
         )
 
     def _draw_from(self, template: str, n: int, label: str) -> GsmProblem | None:
@@ -401,7 +404,7 @@ def _ic_split(split: str, bases: list[tuple[GsmProblem, str]], options: dict, nu
                 break
             counters["redrawn_duplicate_distractor"] += 1
         else:
-            raise RuntimeError(f"gsm_synth: cannot find a new distractor for {base_id}")
+            raise exhausted("gsm_synth", split, i, f"no new distractor for {base_id} in {MAX_DRAWS_PER_ITEM} tries")
         used.add(key)
         record = problem_record(problem, f"gsm-{split}-{i:06d}", split)
         record["question"] = " ".join(insert(sentences, distractor))

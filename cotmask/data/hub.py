@@ -23,12 +23,15 @@ gsm_ic         google-research-datasets/GSM-IC            gsm_ic {new_question, 
 Gold answers (read by :mod:`cotmask.answers`, the rules the scorer applies to predictions): GSM-style =
 the number after the first ``####`` (or after the last ``The answer is``); MATH = the last ``\\boxed{}``;
 MetaMathQA = the text after the last ``The answer is:``; GSM-IC = its ``answer`` field. A row without
-one, or with a missing/empty field, or a line that is not JSON, stops the build with a
-:class:`~cotmask.records.RecordError` naming file, line and field. MathInstruct is the exception: its
-program-of-thought rows (and some free-form CoT rows) carry no final answer by design; they are kept
-with ``answer = "[unextracted]"`` and ``metadata.answer_extracted = false`` and counted in stats.
-GSM-IC has no solutions; its records carry ``solution = "#### N"`` and ``metadata.solution_available =
-false`` (it is an evaluation set).
+one, or with a missing/empty field, or a line that is not JSON (or not UTF-8, or holds a lone surrogate
+``\\ud800``), stops the build with a :class:`~cotmask.records.RecordError` naming file, line and field.
+MathInstruct is the exception: its program-of-thought rows (and some free-form CoT rows) carry no final
+answer by design; they are kept with ``answer = "[unextracted]"`` and ``metadata.answer_extracted =
+false`` and counted in stats. GSM-IC has no solutions; its records carry ``solution = "#### N"`` and
+``metadata.solution_available = false`` (it is an evaluation set).
+
+Rows that repeat an earlier row's question and solution are kept (the source is reproduced as published)
+and counted: ``stats.json`` gives ``duplicate_rows`` per split and the first few as ``file:line`` pairs.
 
 Local files (option ``local_path``): JSONL, a JSON array (``.json``; a ``.json`` file that does not start
 with ``[`` is read as JSONL, like the MFT repository's ``gsm8k_train.json``) or parquet. ``local_path`` is
@@ -48,7 +51,6 @@ import hashlib
 import json
 import os
 import random
-import tempfile
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -59,7 +61,7 @@ from typing import Any
 
 from cotmask.answers import boxed_answer, gsm8k_answer, normalize_number, numeric_answer, stated_answer
 from cotmask.data.options import Option, at_least
-from cotmask.records import RecordError, dataset_stats
+from cotmask.records import RecordError, check_text, create_temp_file, dataset_stats, decode_text, parse_json_line
 
 UNEXTRACTED = "[unextracted]"
 MATH_SUBJECTS = ("algebra", "counting_and_probability", "geometry", "intermediate_algebra", "number_theory",
@@ -318,11 +320,12 @@ HUB_SOURCES: dict[str, HubSource] = {
 
 # =================================================================== reading
 def _json_array_rows(path: Path, text: str) -> Iterator[Row]:
-    """Elements of a JSON array with the line each starts on."""
+    """Elements of a JSON array with the line each starts on (counted as the text is read: linear time)."""
     decoder = json.JSONDecoder()
     position = text.index("[") + 1
     length = len(text)
-    index = 0
+    escapes = "\\ud" in text or "\\uD" in text  # only then can an element hold a lone surrogate
+    line, counted_to = 1, 0
     while True:
         while position < length and text[position] in " \t\r\n,":
             position += 1
@@ -330,13 +333,13 @@ def _json_array_rows(path: Path, text: str) -> Iterator[Row]:
             raise RecordError(path, text.count("\n", 0, length) + 1, None, "invalid JSON (unterminated array)")
         if text[position] == "]":
             return
-        line = text.count("\n", 0, position) + 1
+        line += text.count("\n", counted_to, position)
+        counted_to = position
         try:
             value, end = decoder.raw_decode(text, position)
         except json.JSONDecodeError as error:
             raise RecordError(path, text.count("\n", 0, error.pos) + 1, None, f"invalid JSON ({error.msg})") from None
-        yield Row(str(path), line, value)
-        index += 1
+        yield Row(str(path), line, check_text(value, path, line) if escapes else value)
         position = end
 
 
@@ -351,23 +354,22 @@ def read_rows(path: str | Path) -> Iterator[Row]:
         for index, data in enumerate(pq.read_table(path).to_pylist(), start=1):
             yield Row(str(path), index, data)
         return
-    text = path.read_text(encoding="utf-8")
+    text = decode_text(path.read_bytes(), path)
     if path.suffix == ".json" and text.lstrip().startswith("["):
         yield from _json_array_rows(path, text)
         return
     if path.suffix == ".json" and text.lstrip().startswith("{") and "\n{" not in text.strip():
         try:  # one JSON object in a file (a problem of the original MATH tree)
-            yield Row(str(path), None, json.loads(text))
-            return
+            value = json.loads(text)
         except json.JSONDecodeError:
             pass
+        else:
+            yield Row(str(path), None, check_text(value, path, None))
+            return
     for number, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
-        try:
-            yield Row(str(path), number, json.loads(raw))
-        except json.JSONDecodeError as error:
-            raise RecordError(path, number, None, f"invalid JSON ({error.msg})") from None
+        yield Row(str(path), number, parse_json_line(raw, path, number))
 
 
 def _tree_files(root: Path, subjects: list[str]) -> list[Path] | None:
@@ -432,9 +434,9 @@ def fetch_url(source: HubSource, url: str, cache_dir: str | None) -> Path:
     if _offline():
         raise _unavailable(source, url, "offline mode is set")
     root.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=".download-")
+    tmp = create_temp_file(root, prefix=".download-")
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, os.fdopen(fd, "wb") as handle:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as handle:  # noqa: S310
             while chunk := response.read(1 << 20):
                 handle.write(chunk)
         os.replace(tmp, target)
@@ -503,12 +505,35 @@ def _rows(source: HubSource, split: str, options: dict) -> Iterator[Row]:
         yield from hub_rows(source, split, options)
 
 
-def build_split(source: HubSource, split: str, options: dict) -> tuple[list[dict], Counter, str]:
-    """Records of one split, the counts of filtered rows and the format read."""
+#: How many duplicated rows stats.json names by file:line (all are counted).
+DUPLICATE_EXAMPLES = 3
+
+
+def count_duplicates(records: list[dict], origins: list[str]) -> dict[str, Any]:
+    """``{"duplicate_rows": n, "duplicate_examples": [...]}``: how many records repeat an earlier record's
+    question and solution, and the first few as ``"file:line = file:line"`` (where the row came from)."""
+    first: dict[tuple[str, str], str] = {}
+    examples: list[str] = []
+    n = 0
+    for record, origin in zip(records, origins):
+        key = (record["question"], record["solution"])
+        if key in first:
+            n += 1
+            if len(examples) < DUPLICATE_EXAMPLES:
+                examples.append(f"{origin} = {first[key]}")
+        else:
+            first[key] = origin
+    return {"duplicate_rows": n, "duplicate_examples": examples}
+
+
+def build_split(source: HubSource, split: str, options: dict) -> tuple[list[dict], Counter, str, dict]:
+    """Records of one split, the counts of filtered rows, the format read and the count of duplicated rows
+    (:func:`count_duplicates`; kept, not dropped)."""
     opts = dict(options)
     opts["_rationale"] = {"train_cot": "cot", "train_pot": "pot"}.get(split, "all")
     filtered: Counter = Counter()
     records: list[dict] = []
+    origins: list[str] = []
     fmt = options["format"]
     for index, row in enumerate(_rows(source, split, options)):
         if fmt is None:
@@ -523,12 +548,14 @@ def build_split(source: HubSource, split: str, options: dict) -> tuple[list[dict
         metadata = {"split": split, "format": fmt, **partial.pop("metadata")}
         records.append({"id": f"{source.name}-{split}-{index:07d}", **partial, "source": source.name,
                         "metadata": metadata})
+        origins.append(row.path if row.line is None else f"{row.path}:{row.line}")
     if options["limit"] is not None and len(records) > options["limit"]:
         rng = random.Random(f"{source.name}:{options['seed']}:{split}:limit")
         keep = sorted(rng.sample(range(len(records)), options["limit"]))
         filtered["limit"] += len(records) - len(keep)
         records = [records[i] for i in keep]
-    return records, filtered, fmt or "none"
+        origins = [origins[i] for i in keep]
+    return records, filtered, fmt or "none", count_duplicates(records, origins)
 
 
 def build_source_records(name: str, options: dict) -> tuple[dict[str, list[dict]], dict]:
@@ -536,11 +563,11 @@ def build_source_records(name: str, options: dict) -> tuple[dict[str, list[dict]
     records: dict[str, list[dict]] = {}
     stats: dict[str, Any] = {"splits": {}, "filtered": {}, "formats": {}}
     for split in options["splits"]:
-        rows, filtered, fmt = build_split(source, split, options)
+        rows, filtered, fmt, duplicates = build_split(source, split, options)
         if not rows:
             raise ValueError(f"source {name!r}: split {split!r} has no records after filtering ({dict(filtered)})")
         records[split] = rows
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = dict(duplicates)
         if name == "mathinstruct":
             extra["rationale"] = dict(sorted(Counter(r["metadata"]["rationale"] for r in rows).items()))
             extra["answer_unextracted"] = sum(1 for r in rows if not r["metadata"]["answer_extracted"])

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from cotmask.data.options import Option, at_least
+from cotmask.data.options import Option, at_least, exhausted
 from cotmask.records import dataset_stats
 
 SOURCE = "math_synth"
@@ -485,7 +485,7 @@ def check_source_options(name: str, options: dict) -> None:
 
 
 def _draw(rng: random.Random, pool: list[str], seen: set, counters: Counter, label: str,
-          spent: set[str] | None = None) -> MathProblem:
+          spent: set[str] | None = None, index: int = 0) -> MathProblem:
     """Draw a problem not seen before. A family whose small problem space is used up is set aside
     (counted in the stats) and another family is drawn, so large datasets stay possible. With ``spent``
     (a set kept over the whole split) a family set aside stays aside for the rest of the split."""
@@ -509,7 +509,7 @@ def _draw(rng: random.Random, pool: list[str], seen: set, counters: Counter, lab
         families.remove(template)
         if spent is not None:
             spent.add(template)
-    raise RuntimeError(f"math_synth: could not draw a new {label} problem from {pool}")
+    raise exhausted("math_synth", label, index, f"{MAX_DRAWS_PER_ITEM} tries per family, families {', '.join(pool)}")
 
 
 def build_source_records(name: str, options: dict) -> tuple[dict[str, list[dict]], dict]:
@@ -523,7 +523,7 @@ def build_source_records(name: str, options: dict) -> tuple[dict[str, list[dict]
     for split in (*ALL_SPLITS, PRETRAIN_SPLIT):
         rng = random.Random(f"math_synth:{options['seed']}:{split}")
         spent = set() if split == PRETRAIN_SPLIT else None  # train/test keep their historical draws
-        rows = [problem_record(_draw(rng, pool, seen, counters, split, spent), f"math-{split}-{i:06d}", split)
+        rows = [problem_record(_draw(rng, pool, seen, counters, split, spent, i), f"math-{split}-{i:06d}", split)
                 for i in range(sizes[split])]
         if split in options["splits"] or (split == PRETRAIN_SPLIT and rows):
             records[split] = rows

@@ -30,6 +30,24 @@ class Option:
     nullable: bool = False
 
 
+class ProblemSpaceExhausted(ValueError):
+    """A generator found no new problem for a split: the options ask for more problems than its templates
+    (at these number ranges) give. A user error, named by option."""
+
+
+#: The option that sets the size of each split of a generator (for :class:`ProblemSpaceExhausted`).
+SIZE_OPTIONS = {"train": "n_train", "test": "n_test", "pretrain": "n_pretrain", "ic_2step": "n_ic", "ic_mstep": "n_ic"}
+
+
+def exhausted(source: str, split: str, drawn: int, detail: str) -> ProblemSpaceExhausted:
+    """The error for a split whose problem space ran out after ``drawn`` problems."""
+    option = SIZE_OPTIONS.get(split, f"n_{split}")
+    return ProblemSpaceExhausted(
+        f"{source}: option {option!r}: no new {split} problem after {drawn} ({detail}); the templates give no "
+        f"more at these settings: lower {option!r}, or widen the number range or the template set"
+    )
+
+
 def resolve_options(owner: str, declared: Mapping[str, Option], given: Mapping[str, Any]) -> dict[str, Any]:
     """Return the full option dict (defaults filled in); ValueError names any unknown or bad option."""
     unknown = sorted(set(given) - set(declared))

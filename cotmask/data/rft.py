@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from cotmask.prompts import format_prompt
-from cotmask.records import dataset_stats, read_jsonl, write_json, write_jsonl
+from cotmask.records import dataset_stats, read_jsonl, write_dataset_dir
 from cotmask.scoring import score_item
 
 Sampler = Callable[[list[str], int], list[str]]
@@ -165,10 +165,7 @@ def build_rft_dataset(
     selected, counts, distinct = _select(records, samples, judge, include_original)
     stats = {"kind": "rft", **(extra_stats or {}), **rft_stats(records, samples, counts, distinct),
              "splits": {"train": dataset_stats(selected)}}
-    out = Path(out_dir)
-    write_jsonl(selected, out / "train.jsonl")
-    write_json(stats, out / "stats.json")
-    return stats
+    return write_dataset_dir(out_dir, {"train": selected}, stats)
 
 
 # The keywords of rejection_sample() that an rft dataset's `options:` give (the workflow supplies the
@@ -213,13 +210,16 @@ def rejection_sample(
     # torch and transformers load here, not at module level: the workflow's parse-time planner
     # (cotmask.plan) and every data job import this module for its options only.
     from cotmask.generation import generate, load_model
+    from cotmask.logs import Progress
 
     model, tokenizer = load_model(model_dir, threads=threads)
+    progress = Progress(k * len(records), f"rejection sampling ({k} rounds)", unit="samples")
 
     def sampler(prompts: list[str], round_index: int) -> list[str]:
         return generate(
             model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
             calculator=calculator, do_sample=True, temperature=temperature, seed=seed + round_index,
+            progress=progress,
         )
 
     options: dict[str, Any] = {

@@ -11,15 +11,16 @@ from __future__ import annotations
 import os
 from collections import Counter
 
-from cotmask.answers import boxed_answer, gsm8k_answer, normalize_number, parse_number, stated_answer
+from cotmask.answers import boxed_answer, exact_number, gsm8k_answer, normalize_number, stated_answer
 from cotmask.records import RecordError, iter_jsonl, validate_record
 
 
 def _same(a: str, b: str) -> bool:
-    """Equal as numbers (both plain numbers, fractions allowed) or as text up to spaces."""
+    """Equal as numbers, exactly (both plain numbers, fractions allowed: ``18`` = ``18.0`` = ``36/2``, but
+    ``7`` != ``7.0000001``), or as text up to spaces."""
     na, nb = normalize_number(a), normalize_number(b)
     if na is not None and nb is not None:
-        return abs(parse_number(na) - parse_number(nb)) < 1e-6
+        return exact_number(na) == exact_number(nb)
     return a.replace(" ", "") == b.replace(" ", "")
 
 
@@ -51,11 +52,14 @@ def final_answer_problem(record: dict) -> str | None:
 def validate_file(path: str | os.PathLike, check_answers: bool = True) -> dict:
     """Validate every line of a records file; RecordError (file:line: field) at the first problem.
 
-    Returns a small summary: number of records, sources and solution styles.
+    Returns a small summary: number of records, sources and ``duplicate_rows`` (records repeating an
+    earlier record's question and solution under another id: counted, not an error).
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such file")
     seen: dict[str, int] = {}
+    contents: set[tuple[str, str]] = set()
+    duplicates = 0
     sources: Counter = Counter()
     n = 0
     for line, record in iter_jsonl(path):
@@ -67,8 +71,11 @@ def validate_file(path: str | os.PathLike, check_answers: bool = True) -> dict:
             problem = final_answer_problem(record)
             if problem:
                 raise RecordError(path, line, "answer", problem)
+        content = (record["question"], record["solution"])
+        duplicates += content in contents
+        contents.add(content)
         sources[record["source"]] += 1
         n += 1
     if n == 0:
         raise RecordError(path, None, None, "no records")
-    return {"path": str(path), "n": n, "sources": dict(sorted(sources.items()))}
+    return {"path": str(path), "n": n, "sources": dict(sorted(sources.items())), "duplicate_rows": duplicates}

@@ -296,3 +296,7 @@ def check_tables(config: dict, methods) -> None:
     fig3 = opts["fig3"] or {}
     for key in ("reference_methods", "include_methods"):
         check_names(f"tables.fig3.{key}", fig3.get(key, []), methods, "method")
+    for model in config["models"]:
+        matches = [needle for needle in opts["paper_models"] or {} if needle.lower() in model.lower()]
+        if len(matches) > 1:  # the report takes the first match: key order would decide
+            raise ConfigError("tables.paper_models", f"keys {sorted(matches)} all match model {model!r}; keep one")

@@ -7,8 +7,15 @@ rules/common.smk turns its lookups into Snakemake input and param functions; tes
 
 from __future__ import annotations
 
+import inspect
+
+from cotmask.data import SOURCES, source_splits
+from cotmask.data.augment import OPTIONS as AUGMENT_OPTIONS
+from cotmask.data.options import resolve_options
+from cotmask.data.rft import RFT_OPTIONAL_OPTIONS, rejection_sample
 from cotmask.masking_config import MaskingConfig
-from cotmask.plan.checks import check_config, check_tables, dataset_splits
+from cotmask.plan.checks import check_config, check_tables
+from cotmask.plan.job_checks import check_job_settings
 from cotmask.plan.diagnostics import DiagnosticsPlan
 from cotmask.plan.paths import (
     DATA,
@@ -20,10 +27,12 @@ from cotmask.plan.paths import (
     ft_dir,
     split_ref,
 )
+from cotmask.plan.params import canonical
 from cotmask.plan.schema import ConfigError
 from cotmask.plan.regime import RegimeMapPlan
 from cotmask.plan.settings import layered_settings, sweep_methods, sweep_points
 from cotmask.report import output_paths
+from cotmask.report.options import OPTION_DEFAULTS as TABLE_OPTION_DEFAULTS
 
 AUGMENT_KINDS = ("metamath_style", "pot_mix", "concat")
 
@@ -57,6 +66,7 @@ class Plan(DiagnosticsPlan, RegimeMapPlan):
         self.tiny_models = sorted(name for name, spec in config["models"].items() if spec["tiny"] is not None)
         self.finetunes, self.datasets = self._finetunes_and_datasets()
         self.tiny_models_used = sorted({model for model, *_ in self.finetunes if model in self.tiny_models})
+        check_job_settings(self)
         self.index_records = self._index_records()
 
     # ------------------------------------------------------------------ settings and checks
@@ -125,7 +135,7 @@ class Plan(DiagnosticsPlan, RegimeMapPlan):
             runs += self._grid_runs(
                 cell["model"], cell["train_set"], cell["methods"], self.seeds_of(cell), cell["benchmarks"]
             )
-        for name, sweep in self.config["sweeps"].items():
+        for name, sweep in sorted(self.config["sweeps"].items()):  # sorted: the keys' order is no setting
             methods = [point["method"] for point in self.sweep_points[name]]
             runs += self._grid_runs(
                 sweep["model"], sweep["train_set"], methods, self.seeds_of(sweep), sweep["benchmarks"], sweep["decodings"]
@@ -151,9 +161,12 @@ class Plan(DiagnosticsPlan, RegimeMapPlan):
     # ---------------------------------------------------------- the DAG: fine-tunes, datasets
 
     def _data_refs(self, finetunes) -> list[str]:
-        """Dataset splits the fine-tunes, the evaluations and the tiny base models read directly."""
+        """Dataset splits the fine-tunes (with their diagnostics' test split), the evaluations and the tiny base
+        models read directly."""
         config = self.config
         refs = [config["train_sets"][train_set]["data"] for _, train_set, _, _ in finetunes]
+        diagnostics = {self.diagnostics_benchmark(model, train_set) for model, train_set, _, _ in finetunes}
+        refs += [config["benchmarks"][name]["data"] for name in sorted(diagnostics - {None})]
         refs += [config["benchmarks"][run[4]]["data"] for run in self.evaluation_runs]
         tiny = {model for model, *_ in finetunes if model in self.tiny_models}
         if tiny:
@@ -216,8 +229,24 @@ class Plan(DiagnosticsPlan, RegimeMapPlan):
     # --------------------------------------------------------- per-job inputs and settings
 
     def source_outputs(self, dataset: str) -> list[str]:
-        """The split files of a source dataset."""
-        return [f"{DATA}/{dataset}/{split}.jsonl" for split in dataset_splits(self.config, dataset)]
+        """The split files a source dataset's rule declares: every split its source can write, whatever the
+        options (splits the options leave out are written as empty files). A fixed list, so that a change of
+        options never adds an output without Snakemake's metadata, which would hide the change
+        (docs/workflow.md, "Reruns"); the config can name only the splits the options build (check_ref).
+        """
+        splits = possible_splits(self.config["datasets"][dataset]["source"])
+        return [f"{DATA}/{dataset}/{split}.jsonl" for split in splits]
+
+    def source_options(self, dataset: str) -> dict:
+        """build_source() options of a source dataset: the config's, with the source's defaults filled in."""
+        spec = self.config["datasets"][dataset]
+        return canonical(SOURCES[spec["source"]].resolve(spec["options"]))
+
+    def augment_options(self, dataset: str) -> dict:
+        """build_augmented() options of an augmented dataset, with the augmentation's defaults filled in."""
+        spec = self.config["datasets"][dataset]
+        owner = f"augmentation {spec['augment']!r}"
+        return canonical(resolve_options(owner, AUGMENT_OPTIONS[spec["augment"]], spec["options"]))
 
     def augment_inputs(self, dataset: str) -> list[str]:
         return [data_file(ref) for ref in self.config["datasets"][dataset]["inputs"]]
@@ -230,17 +259,19 @@ class Plan(DiagnosticsPlan, RegimeMapPlan):
         }
 
     def rft_settings(self, dataset: str) -> dict:
-        """rejection_sample() keywords: the dataset options + the prompt template."""
-        settings = dict(self.config["datasets"][dataset]["options"])
+        """rejection_sample() keywords: the dataset options (optional ones at their defaults when not given)
+        + the prompt template."""
+        settings = rft_option_defaults()
+        settings.update(self.config["datasets"][dataset]["options"])
         settings["prompt_template"] = self.config["prompt_template"]
-        return settings
+        return canonical(settings)
 
     def tokenizer_corpus(self) -> list[str]:
         return [data_file(ref) for ref in self.config["tokenizer"]["corpus"]]
 
     def tokenizer_settings(self) -> dict:
         tokenizer = self.config["tokenizer"]
-        return {key: tokenizer[key] for key in ("vocab_size", "seed", "split_digits")}
+        return canonical({key: tokenizer[key] for key in ("vocab_size", "seed", "split_digits")})
 
     def pretrain_corpus(self, model: str) -> list[str]:
         """Pre-training text of a tiny model (its own corpus, else the tokenizer's)."""
@@ -264,7 +295,7 @@ class Plan(DiagnosticsPlan, RegimeMapPlan):
                 "length_buckets": pretrain["length_buckets"],
             }
         )
-        return settings
+        return canonical(settings)
 
     def finetune_inputs(self, model: str, train_set: str) -> dict[str, str]:
         """The training file, the tiny base model's directory when it is built in the DAG, and the test file
@@ -292,7 +323,7 @@ class Plan(DiagnosticsPlan, RegimeMapPlan):
         settings["prompt_template"] = self.config["prompt_template"]
         settings["seed"] = int(seed)
         settings.update(self.diagnostics_settings(model, train_set))
-        return settings
+        return canonical(settings)
 
     def evaluation_plan(self, model: str, train_set: str, method: str, seed) -> list[tuple[str, str]]:
         """(benchmark, decoding) pairs the config asks of one fine-tune (cells and sweeps, each once)."""
@@ -327,14 +358,16 @@ class Plan(DiagnosticsPlan, RegimeMapPlan):
     def evaluation_jobs(self, model: str, train_set: str, method: str, seed) -> list[dict]:
         """evaluate_suite() runs of one fine-tune: per (benchmark, decoding) its file stem, benchmark file
         and settings, so that a config edit reruns exactly the fine-tunes whose evaluations change."""
-        return [
-            {
-                "name": eval_name(benchmark, decoding),
-                "benchmark_file": self.benchmark_file(benchmark),
-                **self.evaluation_settings(benchmark, decoding, seed),
-            }
-            for benchmark, decoding in self.evaluation_plan(model, train_set, method, seed)
-        ]
+        return canonical(
+            [
+                {
+                    "name": eval_name(benchmark, decoding),
+                    "benchmark_file": self.benchmark_file(benchmark),
+                    **self.evaluation_settings(benchmark, decoding, seed),
+                }
+                for benchmark, decoding in self.evaluation_plan(model, train_set, method, seed)
+            ]
+        )
 
     def resource(self, kind: str, key: str):
         """A value of config['resources'][kind] (threads, mem_mb, runtime, gpu)."""
@@ -366,8 +399,16 @@ class Plan(DiagnosticsPlan, RegimeMapPlan):
         return targets
 
     def tables_options(self) -> dict:
-        """build_tables() keywords from config['tables'] (null = the library's default)."""
-        return {key: value for key, value in self.config["tables"].items() if value is not None}
+        """build_tables() keywords from config['tables']: null = the library's default, filled in where it
+        is a value (left out where the library derives it from the index), so that an explicit default
+        equals leaving the key out."""
+        options = {}
+        for key, value in self.config["tables"].items():
+            if value is None:
+                value = TABLE_OPTION_DEFAULTS.get(key)
+            if value is not None:
+                options[key] = value
+        return canonical(options)
 
     def _index_records(self) -> list[dict]:
         records = []
@@ -392,6 +433,22 @@ class Plan(DiagnosticsPlan, RegimeMapPlan):
                 }
             )
         return records
+
+
+def possible_splits(source: str) -> list[str]:
+    """Every split a data source can write: all choices of its ``splits`` option, and the pre-training split
+    where it has an ``n_pretrain`` option (the two ways cotmask.data sources add splits)."""
+    options = SOURCES[source].options
+    given = {"splits": list(options["splits"].choices)}
+    if "n_pretrain" in options:
+        given["n_pretrain"] = 1
+    return source_splits(source, given)
+
+
+def rft_option_defaults() -> dict:
+    """The optional rejection_sample() options at their defaults (from its signature)."""
+    parameters = inspect.signature(rejection_sample).parameters
+    return {name: parameters[name].default for name in RFT_OPTIONAL_OPTIONS}
 
 
 __all__ = ["AUGMENT_KINDS", "Plan"]

@@ -6,6 +6,7 @@ A mixin of :class:`cotmask.plan.Plan`: it reads ``self.config``, ``self.seeds_of
 
 from __future__ import annotations
 
+from cotmask.plan.params import canonical
 from cotmask.plan.paths import base_model_dir, eval_dir, ft_dir
 from cotmask.plan.settings import cell_for
 from cotmask.report.outputs import regime_map_paths
@@ -66,9 +67,11 @@ class RegimeMapPlan:
         for model, train_set, method, seed in self._regime_runs(("sft_long",)):
             sft_long.setdefault(f"{model}/{train_set}", []).append(ft_dir(model, train_set, method, seed))
         models = sorted({model for model, _ in self.regime_candidates()})
-        return {
-            "regime": self.config["regime"],
-            "records": records,
-            "base_metrics": {model: f"{base_model_dir(model)}/pretrain_metrics.json" for model in models},
-            "sft_long_runs": sft_long,
-        }
+        return canonical(
+            {
+                "regime": self.config["regime"],
+                "records": records,
+                "base_metrics": {model: f"{base_model_dir(model)}/pretrain_metrics.json" for model in models},
+                "sft_long_runs": sft_long,
+            }
+        )

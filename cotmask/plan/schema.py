@@ -63,7 +63,33 @@ def validated_config(config: dict, schema_path: Path = SCHEMA) -> dict:
     return config
 
 
+class ConfigFileError(ValueError):
+    """A config file that is not a YAML mapping: the message names the file (and the line of a syntax error)."""
+
+
+def read_config_file(path) -> dict:
+    """The mapping a YAML (or JSON) config file holds; ConfigFileError naming the file, and for a syntax
+    error its line and column, when it holds anything else or does not parse."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[: error.start].count(b"\n") + 1
+        raise ConfigFileError(f"{path}:{line}: not UTF-8 text") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(error, "problem", None) or " ".join(str(error).split())
+        raise ConfigFileError(f"{where}: YAML syntax error: {problem}") from None
+    if data is None:
+        raise ConfigFileError(f"{path}: the file is empty (a config is a mapping of keys)")
+    if not isinstance(data, dict):
+        raise ConfigFileError(f"{path}: a config is a mapping of keys at the top level, not a {type(data).__name__}")
+    return data
+
+
 def load_config(path, schema_path: Path = SCHEMA) -> dict:
-    """Read a config file and return it validated, with defaults."""
-    with open(path, encoding="utf-8") as handle:
-        return validated_config(yaml.safe_load(handle) or {}, schema_path)
+    """Read a config file and return it validated, with defaults (ConfigFileError, ConfigError)."""
+    return validated_config(read_config_file(path), schema_path)

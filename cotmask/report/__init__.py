@@ -10,10 +10,12 @@ Modules, in the order of the data flow (none imports a later one; :mod:`~cotmask
 frames and the training-set order, never the builders):
 
 * ``reference``: the paper's numbers (``paper_reference.yaml``) and name matching;
+* ``outputs``: the fixed set of output files and which of them ``snakemake --report`` shows;
 * ``evaluations``: reading and checking the index and its files;
 * ``options``: the options, resolved once (defaults and training-set order from the config/index);
 * ``study``: cells and their statistics; ``formatting``: number formats, Markdown, LaTeX, :class:`Table`;
-* builders: ``main_tables`` (Tables 1, 2), ``arm_tables`` (Tables 3, 5), ``comparisons``, ``cells``,
+* builders: ``main_tables`` (Tables 1, 2), ``arm_tables`` (Tables 3, 5), ``comparisons`` (also the
+  headline figure's panels and the paper's deltas), ``cells``,
   ``sweeps`` (Fig. 3), ``breakdowns`` (by steps, by distractor);
 * ``plots``; ``build`` (:func:`build_tables`); ``files`` (:func:`build_tables_from_files`: the index and
   options as JSON files, what ``cotmask tables`` runs).

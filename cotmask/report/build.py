@@ -14,7 +14,11 @@ from cotmask.report import plots
 from cotmask.report.arm_tables import build_table3, build_table5
 from cotmask.report.breakdowns import build_by_distractor, build_by_steps
 from cotmask.report.cells import build_cells
-from cotmask.report.comparisons import build_comparison_table, build_comparisons
+from cotmask.report.comparisons import (
+    build_comparison_table,
+    build_comparisons,
+    headline_spec,
+)
 from cotmask.report.evaluations import Evaluation, load_evaluations
 from cotmask.report.formatting import Table, json_value
 from cotmask.report.main_tables import build_table1, build_table2
@@ -93,8 +97,9 @@ def build_all(study: Study, opts: Options) -> tuple[list[Table], list[dict]]:
     return tables + [comparison_table, cells, fig3, steps, distractor], comparison_rows
 
 
-def draw_figures(tables: Sequence[Table], opts: Options, figures_dir: Path) -> list[Path]:
-    """The PNG figures, drawn from the frames of the cells, Fig. 3 and steps tables."""
+def draw_figures(tables: Sequence[Table], study: Study, opts: Options, figures_dir: Path) -> list[Path]:
+    """The PNG figures, drawn from the frames of the comparisons, cells, Fig. 3 and steps tables (the
+    headline figure also from the study's panels and the paper's deltas)."""
     frames = {table.stem: table.numeric for table in tables}
     return plots.draw_all(
         frames["accuracy_cells"],
@@ -106,6 +111,8 @@ def draw_figures(tables: Sequence[Table], opts: Options, figures_dir: Path) -> l
         method_labels=opts.method_labels,
         fig3_spec=opts.fig3,
         train_set_order=opts.train_set_order,
+        comparisons=frames["comparisons"],
+        headline=headline_spec(study, opts),
     )
 
 
@@ -114,7 +121,7 @@ def build_tables(
 ) -> dict[str, Any]:
     """Aggregate all evaluations into tables, Fig. 3 data, figures and ``summary.json`` under ``out_dir``.
 
-    Writes ``out_dir/tables/{stem}.csv|md|tex`` for every stem of
+    Writes ``out_dir/tables/{stem}.csv|md|tex|html`` for every stem of
     :data:`~cotmask.report.outputs.TABLE_STEMS`, ``out_dir/figures/{name}.png`` for
     :data:`~cotmask.report.outputs.FIGURE_NAMES` (unless ``figures=False``) and ``out_dir/summary.json``;
     :func:`~cotmask.report.outputs.output_paths` lists them. Files are always all written (a table
@@ -148,7 +155,7 @@ def build_tables(
     out = Path(out_dir)
     written = [path for table in tables for path in table.write(out / "tables")]
     if opts.figures:
-        written += draw_figures(tables, opts, out / "figures")
+        written += draw_figures(tables, study, opts, out / "figures")
     summary = {
         "numerics_version": NUMERICS_VERSION,
         "settings": _settings(opts, study),

@@ -7,7 +7,6 @@ its per-item JSONL file and summary JSON; :func:`load_evaluations` turns the ind
 
 from __future__ import annotations
 
-import json
 import os
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cotmask import stats
+from cotmask.jsonfiles import read_json_file
 from cotmask.records import RecordError, iter_jsonl
 
 KEY_FIELDS = ("model", "train_set", "method", "seed", "benchmark", "decoding")
@@ -173,11 +173,7 @@ def _read_items(
 
 def _read_summary(path: str, correct: dict[str, bool], items_path: str) -> dict:
     """Parse a summary JSON and check it against its per-item file."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            summary = json.load(handle)
-    except json.JSONDecodeError as error:
-        raise TableInputError(f"{path}: invalid JSON ({error.msg}, line {error.lineno})") from None
+    summary = read_json_file(path, "evaluation summary", TableInputError)
     if not isinstance(summary, dict):
         raise TableInputError(f"{path}: expected a JSON object")
     for key in ("accuracy", "n"):

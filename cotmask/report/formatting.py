@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import html
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,8 @@ import numpy as np
 import pandas as pd
 
 from cotmask import stats
+from cotmask.records import atomic_path
+from cotmask.report.outputs import TABLE_FORMATS
 
 #: the text of a missing number
 MISSING = "–"
@@ -73,8 +74,16 @@ def seed_count_text(counts: Sequence[int]) -> str:
     return str(present[0]) if len(present) == 1 else f"{present[0]}-{present[-1]}"
 
 
-_LATEX_ESCAPES = {
-    "\\": r"\textbackslash{}",
+#: characters LaTeX's default input encoding does not typeset, mapped after the LaTeX escaping
+_LATEX_UNICODE = {
+    "±": r"$\pm$",
+    "−": r"$-$",
+    "–": "--",
+    "Δ": r"$\Delta$",
+}
+#: LaTeX specials escaped in the caption (the cells and headers are escaped by the pandas Styler)
+_LATEX_SPECIALS = {
+    "\\": r"\textbackslash ",
     "&": r"\&",
     "%": r"\%",
     "$": r"\$",
@@ -82,23 +91,33 @@ _LATEX_ESCAPES = {
     "_": r"\_",
     "{": r"\{",
     "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-    "±": r"$\pm$",
-    "−": r"$-$",
-    "–": "--",
-    "Δ": r"$\Delta$",
+    "~": r"\textasciitilde ",
+    "^": r"\textasciicircum ",
 }
 
 
+def latex_unicode(text: str) -> str:
+    """Map ±, −, –, Δ of an already escaped text to math/ASCII forms."""
+    return "".join(_LATEX_UNICODE.get(ch, ch) for ch in str(text))
+
+
 def latex_escape(text: str) -> str:
-    """Escape LaTeX specials and map ±, −, –, Δ to math/ASCII forms."""
-    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in str(text))
+    """Escape LaTeX specials and map ±, −, –, Δ to math/ASCII forms (for the caption)."""
+    return latex_unicode("".join(_LATEX_SPECIALS.get(ch, ch) for ch in str(text)))
+
+
+def latex_tabular(display: pd.DataFrame) -> str:
+    """The ``tabular`` of the (string) display frame, rendered by the pandas Styler (booktabs rules,
+    cells and headers LaTeX-escaped, one left-aligned column per display column)."""
+    styler = display.style.hide(axis="index")
+    styler = styler.format(formatter=latex_unicode, escape="latex")
+    styler = styler.format_index(formatter=latex_unicode, escape="latex", axis="columns")
+    return styler.to_latex(column_format="l" * len(display.columns), hrules=True)
 
 
 def to_latex(display: pd.DataFrame, caption: str, label: str) -> str:
-    """A ``table`` environment of the (string) display frame (needs booktabs and graphicx)."""
-    spec = "l" * len(display.columns)
+    """A ``table`` environment of the (string) display frame (needs booktabs and graphicx), scaled to
+    the line width."""
     lines = [
         r"\begin{table}[t]",
         r"\centering",
@@ -106,15 +125,46 @@ def to_latex(display: pd.DataFrame, caption: str, label: str) -> str:
         rf"\caption{{{latex_escape(caption)}}}",
         rf"\label{{tab:{label}}}",
         r"\resizebox{\linewidth}{!}{%",
-        rf"\begin{{tabular}}{{{spec}}}",
-        r"\toprule",
-        " & ".join(latex_escape(c) for c in display.columns) + r" \\",
-        r"\midrule",
+        latex_tabular(display).rstrip("\n") + "}",
+        r"\end{table}",
+        "",
     ]
-    for row in display.itertuples(index=False):
-        lines.append(" & ".join(latex_escape(v) for v in row) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
     return "\n".join(lines)
+
+
+#: the look of a table file in a browser or the Snakemake report (self-contained: no external assets)
+_HTML_STYLE = """
+body { font-family: system-ui, sans-serif; font-size: 14px; margin: 1em; color: #222; }
+h2 { font-size: 17px; margin: 0 0 0.5em 0; }
+p.note { color: #444; max-width: 70em; margin: 0.3em 0; }
+table.cotmask { border-collapse: collapse; margin-top: 0.8em; }
+table.cotmask th, table.cotmask td { padding: 3px 9px; border-bottom: 1px solid #ddd; text-align: left; }
+table.cotmask td { white-space: nowrap; }
+table.cotmask th { border-bottom: 2px solid #555; background: #f4f4f4; vertical-align: bottom; }
+table.cotmask tbody tr:hover { background: #fbf6e6; }
+"""
+
+
+def to_html(display: pd.DataFrame, title: str, notes: Sequence[str] = ()) -> str:
+    """A standalone HTML page of the (string) display frame: the title, the notes, then the table with
+    the numbers exactly as the Markdown table shows them (what ``snakemake --report`` shows inline)."""
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title>",
+        f"<style>{_HTML_STYLE}</style>",
+        "</head>",
+        "<body>",
+        f"<h2>{html.escape(title)}</h2>",
+    ]
+    parts += [f'<p class="note">{html.escape(note)}</p>' for note in notes]
+    if display.empty:
+        parts.append('<p class="note"><em>No data for this table in this study.</em></p>')
+    parts.append(display.to_html(index=False, border=0, classes="cotmask", escape=True, na_rep=MISSING))
+    parts += ["</body>", "</html>", ""]
+    return "\n".join(parts)
 
 
 def to_markdown(display: pd.DataFrame, title: str, notes: Sequence[str] = ()) -> str:
@@ -130,17 +180,10 @@ def to_markdown(display: pd.DataFrame, title: str, notes: Sequence[str] = ()) ->
 
 
 def write_text(text: str, path: Path) -> None:
-    """Write ``text`` atomically (a temporary file in the same folder, then a rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``text`` atomically (a temporary file in the same folder, then a rename), with the user's normal
+    permissions (:func:`cotmask.records.atomic_path`)."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
 
 
 def json_value(value: Any) -> Any:
@@ -187,10 +230,12 @@ class Table:
         )
 
     def write(self, tables_dir: Path) -> list[Path]:
-        paths = [tables_dir / f"{self.stem}.{ext}" for ext in ("csv", "md", "tex")]
+        """``{stem}.csv`` (numeric), ``.md``, ``.tex`` and ``.html`` (the display) under ``tables_dir``."""
+        paths = [tables_dir / f"{self.stem}.{ext}" for ext in TABLE_FORMATS]
         write_text(self.numeric.to_csv(index=False), paths[0])
         write_text(to_markdown(self.display, self.title, self.notes), paths[1])
         write_text(to_latex(self.display, self.title, f"cotmask-{self.stem}"), paths[2])
+        write_text(to_html(self.display, self.title, self.notes), paths[3])
         return paths
 
     def records(self) -> list[dict]:

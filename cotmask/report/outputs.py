@@ -17,8 +17,13 @@ TABLE_STEMS = (
     "accuracy_by_steps",
     "accuracy_by_distractor",
 )
-#: Every figure build_tables draws as ``figures/{name}.png``.
-FIGURE_NAMES = ("fig3_mask_ratio", "main_results", "main_results_plain", "accuracy_by_steps")
+#: The files of each table: ``csv`` (numbers at full precision), ``md``, ``tex`` and ``html`` (rounded for
+#: reading; the HTML file is what ``snakemake --report`` shows).
+TABLE_FORMATS = ("csv", "md", "tex", "html")
+#: Every figure build_tables draws as ``figures/{name}.png``; the first is the headline figure.
+FIGURE_NAMES = ("forest_deltas", "fig3_mask_ratio", "main_results", "main_results_plain", "accuracy_by_steps")
+#: The format of each table shown in ``snakemake --report`` (its caption: report/table_{stem}.rst).
+REPORT_TABLE_FORMAT = "html"
 
 
 def output_paths(out_dir: str | os.PathLike, figures: bool = True) -> dict[str, Path]:
@@ -27,7 +32,7 @@ def output_paths(out_dir: str | os.PathLike, figures: bool = True) -> dict[str, 
     out = Path(out_dir)
     paths = {}
     for stem in TABLE_STEMS:
-        for ext in ("csv", "md", "tex"):
+        for ext in TABLE_FORMATS:
             paths[f"{stem}.{ext}"] = out / "tables" / f"{stem}.{ext}"
     if figures:
         for name in FIGURE_NAMES:
@@ -36,10 +41,21 @@ def output_paths(out_dir: str | os.PathLike, figures: bool = True) -> dict[str, 
     return paths
 
 
+def report_entry(name: str) -> tuple[str, str] | None:
+    """(caption file name under report/, report category) of an output named as in :func:`output_paths`,
+    or None when ``snakemake --report`` does not show it (the CSV, Markdown and LaTeX tables,
+    summary.json)."""
+    stem, _, ext = name.rpartition(".")
+    if ext == REPORT_TABLE_FORMAT and stem in TABLE_STEMS:
+        return f"table_{stem}.rst", "Tables"
+    if ext == "png" and stem in FIGURE_NAMES:
+        return f"figure_{stem}.rst", "Figures"
+    return None
+
+
 # the regime map's outputs (cotmask.report.regime_map), here so that the planner lists them without
 # importing the plotting code
-MAP_FILES = ("tables/regime_map.csv", "tables/regime_map.md", "tables/regime_map.tex",
-             "tables/diagnostics.csv", "tables/diagnostics.md", "tables/diagnostics.tex",
+MAP_FILES = tuple(f"tables/{stem}.{ext}" for stem in ("regime_map", "diagnostics") for ext in TABLE_FORMATS) + (
              "figures/regime_map.png", "figures/fig2_samples_seen.png")
 
 

@@ -153,7 +153,7 @@ def plot_samples_seen(runs: Sequence[Mapping[str, Any]], path: str | os.PathLike
         panel.set_xlabel("training samples seen")
         panel.set_ylabel("test-subset accuracy (%)")
     for panel in panels[len(cells):]:
-        panel.set_visible(False)
+        figure.delaxes(panel)
     figure.suptitle(title)
     save_figure(figure, path)
 
