@@ -354,6 +354,25 @@ def smoke_run(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(shutil.which("git") is None or not (REPO / ".git").exists(), reason="needs git and a checkout")
+def test_the_smoke_run_leaves_a_clone_clean(smoke_run):
+    """What `git status` would show after the README's smoke command in a clone: every file the run wrote
+    (outside the copied workflow files) is one git ignores and none is a committed file -- the smoke config
+    writes its tables to results/smoke/, not over the committed results/."""
+    written = sorted(
+        str(path.relative_to(smoke_run)) for path in smoke_run.rglob("*")
+        if path.is_file() and path.relative_to(smoke_run).parts[0] not in WORKFLOW_ITEMS
+    )
+    assert any(name.startswith("results/smoke/tables/") for name in written), "no smoke tables written"
+    tracked = set(subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
+                                 check=True).stdout.splitlines())
+    assert not tracked & set(written), sorted(tracked & set(written))[:10]
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", "--stdin"], cwd=REPO, input="\n".join(written),
+                             capture_output=True, text=True).stdout.splitlines()
+    assert sorted(set(written) - set(ignored)) == []
+
+
+@pytest.mark.slow
 def test_smoke_run_produces_every_output(smoke_run):
     plan = plan_of(load(CONFIGS["smoke"]))
     runs = evaluation_runs_of(plan)
