@@ -56,8 +56,6 @@ DEFAULT_PROMPT_TEMPLATE = "alpaca"
 TRAINING_METRICS_FILE = "train_metrics.json"
 #: per-item keys of the flexible GSM8K score (cotmask.scoring), copied where the scoring kind has them
 FLEXIBLE_KEYS = ("flexible_extracted", "flexible_correct")
-#: Training settings that matter when evaluating (read from the checkpoint, shown in the log).
-EVALUATION_RELEVANT_SETTINGS = ("prompt_template", "max_length", "base_model", "train_file")
 
 
 @dataclass

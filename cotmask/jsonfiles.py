@@ -6,7 +6,7 @@ import json
 import os
 from typing import Any
 
-from cotmask.records import RecordError, check_text, decode_text
+from cotmask.records import RecordError, check_text, decode_text, may_hold_surrogate
 
 
 def read_json_file(path: str | os.PathLike, what: str, error: type[ValueError] = ValueError) -> Any:
@@ -20,7 +20,7 @@ def read_json_file(path: str | os.PathLike, what: str, error: type[ValueError] =
     try:
         text = decode_text(data, path)
         value = json.loads(text)
-        return check_text(value, path, None) if "\\ud" in text.lower() else value
+        return check_text(value, path, None) if may_hold_surrogate(text) else value
     except json.JSONDecodeError as problem:
         raise error(f"{path}: invalid JSON ({problem.msg}, line {problem.lineno})") from None
     except RecordError as problem:

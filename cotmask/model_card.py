@@ -104,7 +104,7 @@ def method_name(config: Mapping[str, Any]) -> str:
 
 
 def _warmup(mask: Mapping[str, Any]) -> float:
-    return float(mask.get("mask_warmup_ratio", mask.get("warmup_ratio", 0.0)) or 0.0)
+    return float(mask.get("mask_warmup_ratio", 0.0) or 0.0)
 
 
 def method_lines(config: Mapping[str, Any]) -> list[str]:

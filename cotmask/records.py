@@ -80,7 +80,7 @@ def lone_surrogate_field(value: Any, where: str = "") -> str | None:
     return None
 
 
-def _may_hold_surrogate(raw: str) -> bool:
+def may_hold_surrogate(raw: str) -> bool:
     """Cheap pre-check: a lone surrogate can only come from a ``\\uD800``-``\\uDFFF`` escape."""
     return "\\ud" in raw or "\\uD" in raw
 
@@ -120,7 +120,7 @@ def parse_json_line(raw: str, path: str | os.PathLike, number: int) -> Any:
         value = json.loads(raw)
     except json.JSONDecodeError as error:
         raise RecordError(path, number, None, f"invalid JSON ({error.msg})") from None
-    return check_text(value, path, number) if _may_hold_surrogate(raw) else value
+    return check_text(value, path, number) if may_hold_surrogate(raw) else value
 
 
 def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:

@@ -38,14 +38,12 @@ def _partial_report(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from cotmask.plan import Plan, check_paths, load_config
-    from cotmask.plan.schema import ConfigError
+    from cotmask.plan import ConfigError, plan_config_file
 
     try:
-        plan = Plan(load_config(args.config))
-        check_paths(plan)
-    except ConfigError as error:  # a config error (not a ValueError): one line naming the file
-        raise ValueError(f"{args.config}: {error}") from None
+        plan = plan_config_file(args.config)
+    except ConfigError as error:  # not a ValueError: make it the CLI's one-line error
+        raise ValueError(str(error)) from None
     print(json.dumps(plan.job_counts(), indent=1))
     return 0
 

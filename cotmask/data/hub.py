@@ -61,7 +61,15 @@ from typing import Any
 
 from cotmask.answers import boxed_answer, gsm8k_answer, normalize_number, numeric_answer, stated_answer
 from cotmask.data.options import Option, at_least
-from cotmask.records import RecordError, check_text, create_temp_file, dataset_stats, decode_text, parse_json_line
+from cotmask.records import (
+    RecordError,
+    check_text,
+    create_temp_file,
+    dataset_stats,
+    decode_text,
+    may_hold_surrogate,
+    parse_json_line,
+)
 
 UNEXTRACTED = "[unextracted]"
 MATH_SUBJECTS = ("algebra", "counting_and_probability", "geometry", "intermediate_algebra", "number_theory",
@@ -324,7 +332,7 @@ def _json_array_rows(path: Path, text: str) -> Iterator[Row]:
     decoder = json.JSONDecoder()
     position = text.index("[") + 1
     length = len(text)
-    escapes = "\\ud" in text or "\\uD" in text  # only then can an element hold a lone surrogate
+    escapes = may_hold_surrogate(text)  # only then can an element hold a lone surrogate
     line, counted_to = 1, 0
     while True:
         while position < length and text[position] in " \t\r\n,":

@@ -8,7 +8,7 @@ sweep points, evaluation plans, the jobs of a run, the index of evaluations, and
 
 or from a shell, the same checks and the job counts of a config, without Snakemake:
 
-    python -m cotmask.plan config/smoke.yaml
+    python -m cotmask.plan config/smoke.yaml        # = cotmask plan config/smoke.yaml; both: plan_config_file
 
 rules/common.smk builds one Plan after Snakemake's schema validation; its input and param functions
 look things up here.
@@ -28,6 +28,20 @@ from cotmask.plan.schema import (
     validated_config,
 )
 
+
+
+def plan_config_file(path) -> Plan:
+    """The plan of a config file with every parse-time check, as the workflow runs them (schema, cross
+    references, job settings, then :func:`check_paths` from the current folder). A ConfigError keeps its key
+    and names the file; a file that is no YAML mapping is a ConfigFileError naming its line."""
+    try:
+        plan = Plan(load_config(path))
+        check_paths(plan)
+    except ConfigError as error:
+        raise ConfigError(error.key, f"{error.problem} (in {path})") from None
+    return plan
+
+
 __all__ = [
     "AUGMENT_KINDS",
     "SCHEMA",
@@ -38,6 +52,7 @@ __all__ = [
     "check_paths",
     "key_path",
     "load_config",
+    "plan_config_file",
     "read_config_file",
     "schema_error",
     "validated_config",

@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from cotmask.cli.common import print_json, report_error
-from cotmask.plan import ConfigError, Plan, check_paths, load_config
+from cotmask.plan import ConfigError, plan_config_file
 
 PROG = "python -m cotmask.plan"
 
@@ -22,11 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config", help="workflow config file (YAML), e.g. config/smoke.yaml")
     args = parser.parse_args(argv)
     try:
-        plan = Plan(load_config(args.config))
-        check_paths(plan)
+        plan = plan_config_file(args.config)
     except (ConfigError, ValueError, OSError) as error:
-        if isinstance(error, ConfigError):
-            error = ConfigError(error.key, error.problem + f" (in {args.config})")
         return report_error(PROG, error)
     print_json(plan.job_counts(), indent=1)
     return 0
