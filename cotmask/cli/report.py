@@ -1,5 +1,6 @@
 """``cotmask tables``: the tables, figures and summary.json from an index file of evaluations;
-``cotmask partial-report``: the same (and the regime map) from the runs of a config that exist so far.
+``cotmask partial-report``: the same (and the regime map) from the runs of a config that exist so far;
+``cotmask plan``: a workflow config checked without Snakemake (:func:`cotmask.plan.plan_config_file`).
 
 The handler imports :mod:`cotmask.report` when it runs (pandas, matplotlib; never torch).
 """
