@@ -29,6 +29,9 @@ include: "rules/finetune.smk"
 include: "rules/evaluate.smk"
 include: "rules/tables.smk"
 include: "rules/regime.smk"
+include: "rules/model_cards.smk"
+include: "rules/case_study.smk"
+include: "rules/dependency.smk"
 
 
 rule all:

@@ -12,6 +12,17 @@ does. Each pair writes two files, both atomically (a partial file never carries 
 * summary JSON: ``accuracy, n, n_correct, invalid_rate, ci95 [lo, hi], benchmark, scoring, calculator,
   prompt_template, model, max_new_tokens, batch_size, seed, limit, wall_time_s, problems_per_s``.
 
+Hybrid decoding (``hybrid=True``; :mod:`cotmask.hybrid`, MAmmoTH's evaluation of MathInstruct-trained
+models): each question is first asked with the PoT trigger appended (``pot_trigger``); a completion that
+contains ``print(`` is run in :mod:`cotmask.sandbox` (``program_timeout_s`` CPU seconds,
+``program_memory_mb``) and its printed value is the answer; a question without an answer from that pass
+is asked again plainly (the chain-of-thought fallback). Its per-item lines add ``answer_source``
+(``program``, ``pot_text`` or ``cot``), ``prediction`` (the text scored, which ``cotmask score`` reads
+first), ``pot_generation`` and ``program`` (the sandbox outcome: ``ok, stdout, error, message, answer``;
+null when the completion is no program); its summary adds ``hybrid``, ``pot_trigger``,
+``program_timeout_s``, ``program_memory_mb``, ``answer_sources``, ``program_rate``, ``fallback_rate`` and
+``programs`` (written, ran, errors by kind). Runs without it write exactly the fields above.
+
 Both functions check every input (scoring kind, template, benchmark records, gold answers, model folder)
 before the model is loaded. The result of a pair does not depend on whether it ran alone or in a suite.
 
@@ -43,9 +54,18 @@ from pathlib import Path
 from typing import Any
 
 from cotmask.checkpoints import model_source
+from cotmask.hybrid import (
+    DEFAULT_POT_TRIGGER,
+    DEFAULT_PROGRAM_MEMORY_MB,
+    DEFAULT_PROGRAM_TIMEOUT_S,
+    hybrid_decode,
+    hybrid_summary,
+    pot_question,
+)
 from cotmask.logs import Progress
 from cotmask.prompts import format_prompt
 from cotmask.records import read_jsonl, write_json, write_jsonl
+from cotmask.sandbox import SandboxLimits
 from cotmask.scoring import SCORING_KINDS, gold_answer, score_item, summarize
 
 logger = logging.getLogger(__name__)
@@ -56,6 +76,8 @@ DEFAULT_PROMPT_TEMPLATE = "alpaca"
 TRAINING_METRICS_FILE = "train_metrics.json"
 #: per-item keys of the flexible GSM8K score (cotmask.scoring), copied where the scoring kind has them
 FLEXIBLE_KEYS = ("flexible_extracted", "flexible_correct")
+#: per-item keys that hybrid decoding adds (cotmask.hybrid.hybrid_decode)
+HYBRID_ITEM_KEYS = ("answer_source", "prediction", "pot_generation", "program")
 
 
 @dataclass
@@ -142,6 +164,50 @@ def _warn_long_prompts(tokenizer, prompts: Sequence[str], training: Mapping[str,
         )
 
 
+def _program_limits(timeout_s: float, memory_mb: int) -> SandboxLimits:
+    """The sandbox limits of hybrid decoding's programs (a ValueError names a bad setting)."""
+    return SandboxLimits(timeout_s=timeout_s, memory_mb=memory_mb)
+
+
+def _item(record: dict, generation: str, scored: dict) -> dict[str, Any]:
+    """One per-item line: the record's id, question and metadata, the generation and its score."""
+    return {
+        "id": record["id"],
+        "question": record["question"],
+        "gold": scored["gold"],
+        "generation": generation,
+        "extracted": scored["extracted"],
+        "correct": scored["correct"],
+        "invalid": scored["invalid"],
+        **{key: scored[key] for key in FLEXIBLE_KEYS if key in scored},
+        "metadata": record.get("metadata", {}),
+    }
+
+
+def _hybrid_items(
+    prepared: _Prepared, decode, *, scoring: str, prompt_template: str, pot_trigger: str, limits: SandboxLimits,
+    progress: Progress,
+) -> list[dict[str, Any]]:
+    """Hybrid decoding of a benchmark (cotmask.hybrid): per-item lines with the program outcome."""
+    passes = []
+
+    def generate_pass(prompts: list[str]) -> list[str]:
+        if passes:  # the fallback pass: its prompts were not in the progress total
+            progress.total += len(prompts)
+        passes.append(len(prompts))
+        return decode(prompts)
+
+    answers = hybrid_decode(
+        [record["question"] for record in prepared.records], prepared.golds, generate_pass,
+        lambda question: format_prompt(question, prompt_template), scoring=scoring, trigger=pot_trigger,
+        limits=limits,
+    )
+    return [
+        {**_item(record, answer["generation"], answer["scored"]), **{key: answer[key] for key in HYBRID_ITEM_KEYS}}
+        for record, answer in zip(prepared.records, answers)
+    ]
+
+
 def _run(
     model,
     tokenizer,
@@ -158,34 +224,39 @@ def _run(
     seed: int,
     limit: int | None,
     n_bootstrap: int,
+    hybrid: bool,
+    pot_trigger: str,
+    program_timeout_s: float,
+    program_memory_mb: int,
     training: Mapping[str, Any],
     progress: Progress,
 ) -> dict[str, Any]:
     """Generate with an already-loaded model, score, and write the per-item and summary files."""
     from cotmask.generation import generate
 
-    _warn_long_prompts(tokenizer, prepared.prompts, training, Path(summary_out).stem)
+    def decode(prompts: list[str]) -> list[str]:
+        return generate(
+            model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
+            calculator=calculator, seed=seed, progress=progress,
+        )
+
+    if hybrid:
+        pot_prompts = [format_prompt(pot_question(record["question"], pot_trigger), prompt_template)
+                       for record in prepared.records]
+        _warn_long_prompts(tokenizer, pot_prompts, training, Path(summary_out).stem)
+    else:
+        _warn_long_prompts(tokenizer, prepared.prompts, training, Path(summary_out).stem)
     start = time.perf_counter()
-    generations = generate(
-        model, tokenizer, prepared.prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
-        calculator=calculator, seed=seed, progress=progress,
-    )
+    if hybrid:
+        limits = _program_limits(program_timeout_s, program_memory_mb)
+        items = _hybrid_items(prepared, decode, scoring=scoring, prompt_template=prompt_template,
+                              pot_trigger=pot_trigger, limits=limits, progress=progress)
+    else:
+        generations = decode(prepared.prompts)
+        items = [_item(record, generation, score_item(generation, gold, scoring))
+                 for record, gold, generation in zip(prepared.records, prepared.golds, generations)]
     wall_time = time.perf_counter() - start
 
-    items = []
-    for record, gold, generation in zip(prepared.records, prepared.golds, generations):
-        scored = score_item(generation, gold, scoring)
-        items.append({
-            "id": record["id"],
-            "question": record["question"],
-            "gold": scored["gold"],
-            "generation": generation,
-            "extracted": scored["extracted"],
-            "correct": scored["correct"],
-            "invalid": scored["invalid"],
-            **{key: scored[key] for key in FLEXIBLE_KEYS if key in scored},
-            "metadata": record.get("metadata", {}),
-        })
     summary = summarize(items, n_bootstrap=n_bootstrap, seed=seed)
     summary.update({
         "benchmark": prepared.benchmark_file,
@@ -200,6 +271,9 @@ def _run(
         "wall_time_s": round(wall_time, 3),
         "problems_per_s": round(len(items) / wall_time, 3) if wall_time > 0 else None,
     })
+    if hybrid:
+        summary.update({"hybrid": True, "pot_trigger": pot_trigger, "program_timeout_s": program_timeout_s,
+                        "program_memory_mb": program_memory_mb, **hybrid_summary(items)})
     write_jsonl(items, predictions_out)
     write_json(summary, summary_out)
     return summary
@@ -220,14 +294,20 @@ def evaluate(
     seed: int = 0,
     limit: int | None = None,
     n_bootstrap: int = 1000,
+    hybrid: bool = False,
+    pot_trigger: str = DEFAULT_POT_TRIGGER,
+    program_timeout_s: float = DEFAULT_PROGRAM_TIMEOUT_S,
+    program_memory_mb: int = DEFAULT_PROGRAM_MEMORY_MB,
 ) -> dict[str, Any]:
     """Greedy-decode every benchmark question with the model in ``model_dir`` and score the answers.
 
     ``model_dir`` is a ``save_pretrained`` folder or a hub id. ``prompt_template`` None: the one the model
-    was fine-tuned with (module doc). Inputs are checked (model folder, scoring kind, template, benchmark
-    records, gold answers) before the model is loaded. Returns the summary dict that is written to
-    ``summary_out``.
+    was fine-tuned with (module doc). ``hybrid``: MAmmoTH's hybrid decoding with ``pot_trigger`` and the
+    programs' sandbox limits (module doc). Inputs are checked (model folder, scoring kind, template,
+    benchmark records, gold answers, sandbox limits) before the model is loaded. Returns the summary dict
+    that is written to ``summary_out``.
     """
+    _program_limits(program_timeout_s, program_memory_mb)
     _check_model_dir(model_dir)
     training = training_settings(model_dir)
     prompt_template = resolve_prompt_template(model_dir, prompt_template, training)
@@ -240,8 +320,9 @@ def evaluate(
     return _run(
         model, tokenizer, model_dir, prepared, predictions_out, summary_out,
         scoring=scoring, calculator=calculator, prompt_template=prompt_template, batch_size=batch_size,
-        max_new_tokens=max_new_tokens, seed=seed, limit=limit, n_bootstrap=n_bootstrap, training=training,
-        progress=progress,
+        max_new_tokens=max_new_tokens, seed=seed, limit=limit, n_bootstrap=n_bootstrap, hybrid=hybrid,
+        pot_trigger=pot_trigger, program_timeout_s=program_timeout_s, program_memory_mb=program_memory_mb,
+        training=training, progress=progress,
     )
 
 
@@ -301,6 +382,10 @@ def evaluate_suite(
     prepared = {}  # runs of one benchmark file with the same reading settings share one _Prepared
     plan = []
     for name, benchmark_file, settings in checked:
+        try:
+            _program_limits(settings["program_timeout_s"], settings["program_memory_mb"])
+        except ValueError as error:
+            raise ValueError(f"run {name!r}: {error}") from None
         settings["prompt_template"] = resolve_prompt_template(model_dir, settings["prompt_template"], training)
         key = (benchmark_file, settings["scoring"], settings["prompt_template"], settings["limit"])
         if key not in prepared:

@@ -291,6 +291,7 @@ def generate(
     seed: int = 0,
     stop_at_answer: bool = True,
     progress: Progress | None = None,
+    cache_implementation: str | None = None,
 ) -> list[str]:
     """Continuations of ``prompts`` (text after each prompt), batched with left padding and a KV cache.
 
@@ -299,7 +300,9 @@ def generate(
     the end of their answer line. ``progress`` (a :class:`cotmask.logs.Progress` counting prompts) is advanced
     after every batch, so that a long run logs how far it is and when it will end; without one, a call that
     runs longer than 30 s logs its own progress lines (logger ``cotmask.generation``). See the module doc for
-    details.
+    details. ``cache_implementation`` is passed to ``GenerationConfig`` (``"static"``: a preallocated KV cache,
+    which transformers compiles on GPUs; on this project's CPU it decodes the same text and is not faster,
+    docs/speed.md).
 
     (One function on purpose: the batch loop shares the tokenizer flags, generation config and per-batch
     state; split up, each part would need all of them passed in.)
@@ -329,6 +332,7 @@ def generate(
         repetition_penalty=1.0,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=eos_ids,
+        cache_implementation=cache_implementation,
     )
     outputs: list[str | None] = [None] * len(prompts)
     device = model.device

@@ -34,6 +34,9 @@ Noise kinds (``MaskingConfig.noise``):
 Each position is selected independently with probability ``p``. The official code draws
 ``k ~ Binomial(n, p)`` and then ``k`` positions without replacement, which is the same distribution.
 
+``attend_noised=False`` (the paper's attention-masked variant) zeroes the attention-mask entry of every
+noised position (:func:`drop_noised_keys`): in every layer, no query attends to a noised key.
+
 The three model-level kinds (``dropout``, ``neftune``, ``sampled``) need the model, so the collator leaves
 ``input_ids`` untouched: it adds the selected positions (``embedding_noise``) and a per-batch seed
 (``embedding_noise_seed``) to the batch, and :class:`EmbeddingNoiseTrainer` (or :class:`embedding_noise` in
@@ -172,6 +175,18 @@ def apply_noise(
             random_ids = torch.randint(0, high, input_ids.shape, generator=generator, device=device)
             noisy = torch.where(use_random, random_ids.to(noisy.dtype), noisy)
     return noisy, selected
+
+
+def drop_noised_keys(attention_mask: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
+    """``attention_mask`` with 0 at the ``selected`` positions (``attend_noised=False``).
+
+    A causal LM turns a 2-D attention mask into a per-key mask of every layer, so no query attends to a
+    noised position (the official ``drop_attention_mask``); the noised position's own query still attends
+    to the earlier unmasked keys. Column 0 is kept, so that no query is left without a key.
+    """
+    drop = selected.to(torch.bool).clone()
+    drop[:, 0] = False
+    return attention_mask.masked_fill(drop, 0)
 
 
 def noise_seed(seed: int, step: int, micro_step: int, process_index: int = 0) -> int:
@@ -358,6 +373,9 @@ class MFTCollator:
             noised_count = int(selected.sum())
         if noised_count and not self.config.loss_on_noised:
             batch["labels"] = batch["labels"].masked_fill(selected, IGNORE_INDEX)
+        unmasked_attention = batch["attention_mask"]
+        if noised_count and not self.config.attend_noised:
+            batch["attention_mask"] = drop_noised_keys(batch["attention_mask"], selected)
         self.history.append(
             {
                 "step": step,
@@ -365,7 +383,7 @@ class MFTCollator:
                 "ratio": ratio,
                 "candidates": int(candidates.sum()),
                 "noised": noised_count,
-                "tokens": int(batch["attention_mask"].sum()),
+                "tokens": int(unmasked_attention.sum()),
                 "positions": int(batch["attention_mask"].numel()),
             }
         )

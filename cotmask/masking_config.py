@@ -18,6 +18,8 @@ EMBEDDING_NOISE_KINDS = ("dropout", "neftune", "sampled")  # applied with the mo
 NOISE_KINDS = TOKEN_NOISE_KINDS + EMBEDDING_NOISE_KINDS
 EMBEDDING_NOISE_KEYS = ("embedding_noise", "embedding_noise_seed")
 POSITION_KINDS = ("answer", "question", "all")
+# kinds whose noise depends on the attention mask, so attend_noised=False would change the noise itself
+ATTENTION_READING_KINDS = {"neftune": "length L", "sampled": "clean forward pass"}
 IGNORE_INDEX = -100
 RENAMED_KEYS = {"warmup_ratio": "mask_warmup_ratio"}  # former masking key -> its name now (an error names it)
 
@@ -41,6 +43,15 @@ class MaskingConfig:
     sample_temperature: ``sampled`` only: the temperature tau of scheduled sampling (> 0).
     loss_on_noised: keep the loss on noised positions (paper's MFT: True); False drops it there, so the loss
                   is on the non-noised answer tokens only (the variant the paper discusses for Table 3).
+    attend_noised: let later tokens attend to noised positions (paper's MFT: True). False zeroes the
+                  attention-mask entry of every noised position, so in every layer no query attends to it as a
+                  key (the official ``drop_attention_mask``; Sec. 3.3: "on par" with input masking). Only with
+                  the token kinds and ``dropout``: NEFTune's length L and scheduled sampling's clean pass read the
+                  attention mask.
+
+    Table 3's position rules, as settings: every token = ``positions: all, mask_ratio: 1``; every answer
+    token = ``positions: answer, mask_ratio: 1``; a Bernoulli(p) share = ``mask_ratio: p`` (with
+    ``mask_warmup_ratio: 0`` for the two "every" rules, whose M_i is 1 throughout).
     """
 
     mask_ratio: float = 0.0
@@ -53,6 +64,7 @@ class MaskingConfig:
     neftune_alpha: float = 5.0
     sample_temperature: float = 1.0
     loss_on_noised: bool = True
+    attend_noised: bool = True
 
     def __post_init__(self) -> None:
         self.validate()
@@ -91,6 +103,11 @@ class MaskingConfig:
         if self.noise != "sampled" and self.sample_temperature != 1.0:
             raise ValueError(
                 f"masking: sample_temperature applies only to noise='sampled' (noise is {self.noise!r})"
+            )
+        if not self.attend_noised and self.noise in ATTENTION_READING_KINDS:
+            raise ValueError(
+                f"masking: attend_noised=false does not combine with noise={self.noise!r} (its "
+                f"{ATTENTION_READING_KINDS[self.noise]} reads the attention mask); use a token noise kind or 'dropout'"
             )
 
     @classmethod

@@ -10,6 +10,9 @@ prompt the model.
 :func:`write_model_card` writes it into a model folder; :func:`cotmask.train.finetune` calls it at the end of
 every fine-tune (when no evaluation exists yet), and it can be called again once a model is evaluated, with
 the summaries (``evaluations``) or the folder of an evaluate job (:func:`read_evaluations`).
+:func:`card_with_results` writes the card of a fine-tune with the results of its evaluate job to any file: the
+workflow's ``model_card`` rule (``work/cards/...``, so that no job writes into another job's output folder)
+and ``cotmask model-card`` call it.
 
 Pure text work: no torch, no transformers.
 """
@@ -126,6 +129,9 @@ def method_lines(config: Mapping[str, Any]) -> list[str]:
                      f"is selected with probability p = {mask.get('mask_ratio')} and replaced by {replacement}. "
                      "The labels stay the original tokens and the loss is on the answer tokens only"
                      + ("" if mask.get("loss_on_noised", True) else ", excluding the noised positions") + ".")
+        if not mask.get("attend_noised", True):
+            lines.append("The noised positions are masked out of attention in every layer: no later token attends "
+                         "to them (the paper's Sec. 3.3 variant).")
         warmup = _warmup(mask)
         if warmup:
             lines.append(f"The mask ratio warms up linearly from 0 to p over the first {warmup:.1%} of the optimizer "
@@ -194,8 +200,8 @@ def evaluation_lines(evaluations: Mapping[str, Mapping[str, Any]], model_dir: st
     if not evaluations:
         return [("Not evaluated when this card was written. `cotmask evaluate --model "
                  f"{model_dir} --benchmark TEST.jsonl --predictions P.jsonl --summary S.json` evaluates it (it "
-                 "reads the prompt template from `train_metrics.json`); "
-                 "`cotmask.model_card.write_model_card(folder, evaluations=...)` adds the results here.")]
+                 "reads the prompt template from `train_metrics.json`); `cotmask model-card --model "
+                 f"{model_dir} --evals EVAL_DIR` writes this card with the results of an evaluation folder.")]
     lines = ["| evaluation | benchmark | scoring | decoding | accuracy (%) | 95 % CI | n |", "|---|---|---|---|---|---|---|"]
     for name, summary in evaluations.items():
         ci = summary.get("ci95") or [None, None]
@@ -293,3 +299,27 @@ def write_model_card(folder: str | os.PathLike, metrics: Mapping[str, Any] | Non
     with atomic_path(card) as tmp:
         Path(tmp).write_text(model_card(metrics, evaluations), encoding="utf-8")
     return card
+
+
+def card_with_results(model_dir: str | os.PathLike, out: str | os.PathLike | None = None,
+                      eval_dir: str | os.PathLike | None = None) -> tuple[Path, int]:
+    """Write the card of the fine-tune in ``model_dir`` (its ``train_metrics.json``) with the summaries of the
+    evaluate job folder ``eval_dir`` (none: no results) to ``out`` (default: ``model_dir/README.md``).
+    Returns the path and the number of evaluation summaries on the card. An ``eval_dir`` that does not exist
+    or holds no summary is an error (a card without results is what the fine-tune wrote itself)."""
+    model_dir = Path(model_dir)
+    metrics_path = model_dir / METRICS_FILE
+    if not metrics_path.is_file():
+        raise FileNotFoundError(f"{metrics_path}: no training metrics (is {model_dir} a cotmask fine-tune?)")
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    evaluations = {}
+    if eval_dir is not None:
+        if not Path(eval_dir).is_dir():
+            raise FileNotFoundError(f"{eval_dir}: no such evaluation folder")
+        evaluations = read_evaluations(eval_dir)
+        if not evaluations:
+            raise ValueError(f"{eval_dir}: no evaluation summary (*.json with an 'accuracy')")
+    out = Path(out) if out is not None else model_dir / CARD_FILE
+    with atomic_path(out) as tmp:
+        Path(tmp).write_text(model_card(metrics, evaluations), encoding="utf-8")
+    return out, len(evaluations)

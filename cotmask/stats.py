@@ -34,7 +34,6 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 #: McNemar uses the exact binomial test when the discordant count b + c is below this.
 MCNEMAR_EXACT_BELOW = 25
@@ -61,6 +60,8 @@ def bootstrap_ci(
         return (float("nan"), float("nan"))
     if values.size == 1:
         return (float(values[0]), float(values[0]))
+    from scipy import stats as scipy_stats  # imported when used: the planner reads this package
+
     result = scipy_stats.bootstrap(
         (values,),
         np.mean,
@@ -363,6 +364,8 @@ def mcnemar_test(
     discordant = b + c
     if discordant == 0:
         return McNemarResult(b, c, 0.0, 1.0, "none")
+    from scipy import stats as scipy_stats
+
     if discordant < exact_below:
         p_value = float(scipy_stats.binomtest(b, discordant, 0.5).pvalue)
         return McNemarResult(b, c, float(b), min(1.0, p_value), "exact")

@@ -58,6 +58,7 @@ from cotmask.prompts import TEMPLATES
 from cotmask.records import read_jsonl, write_json
 from cotmask.scoring import SCORING_KINDS
 from cotmask.settings import coerce_fields
+from cotmask.trainer_args import FIXED_TRAINER_ARGS, check_training_args
 
 LR_SCHEDULERS = (
     "linear",
@@ -80,14 +81,8 @@ NON_TRAINING_FIELDS = (
 CHECKPOINT_FINGERPRINT = "cotmask_run.json"
 # the per-step noise record of the completed epochs, next to the checkpoints (kept across a resume)
 NOISE_RECORD_FILE = "noise_record.json"
-# TrainingArguments the contract depends on (set by run_training; not overridable through training_args)
-FIXED_TRAINER_ARGS = {
-    "dataloader_num_workers": 0,  # the collator's step bookkeeping lives in the main process
-    "remove_unused_columns": False,  # the collator needs prompt_length
-    "report_to": "none",
-    "include_num_input_tokens_seen": "non_padding",
-    "log_level": "warning",
-}
+# TrainingArguments the contract depends on: cotmask.trainer_args.FIXED_TRAINER_ARGS (set by run_training; not
+# overridable through training_args)
 
 
 def log(message: str) -> None:
@@ -200,7 +195,7 @@ class FinetuneConfig:
                 f"config key 'checkpoint_dir' ({self.checkpoint_dir}) must lie outside 'output_dir' "
                 f"({self.output_dir}) and vice versa: the workflow deletes outputs before a rerun"
             )
-        _check_training_args(self.training_args)
+        check_training_args(self.training_args)
 
     # -- construction ----------------------------------------------------------------------------------
     @classmethod
@@ -264,6 +259,8 @@ class FinetuneConfig:
         """Hash of what determines the trained weights (used to match existing checkpoints to this run):
         the training fields plus the size and modification time of the train file and base model files."""
         data = {k: v for k, v in self.to_dict().items() if k not in NON_TRAINING_FIELDS}
+        if data["mask"]["attend_noised"]:  # added later: at its default, the fingerprint is the one from before
+            del data["mask"]["attend_noised"]
         data["_inputs"] = [file_signature(self.train_file), file_signature(self.base_model)]
         return settings_fingerprint(data)
 
@@ -272,18 +269,6 @@ def _positive(cfg: Any, *names: str) -> None:
     for name in names:
         if getattr(cfg, name) <= 0:
             raise ValueError(f"config key {name!r} must be > 0, got {getattr(cfg, name)}")
-
-
-def _check_training_args(extra: dict) -> None:
-    from transformers import TrainingArguments
-
-    allowed = {f.name for f in dataclasses.fields(TrainingArguments)}
-    bad = sorted(set(extra) - allowed)
-    if bad:
-        raise ValueError(f"config key 'training_args' has unknown TrainingArguments field(s) {bad}")
-    reserved = sorted(set(extra) & (set(FIXED_TRAINER_ARGS) | {"output_dir", "save_strategy"}))
-    if reserved:
-        raise ValueError(f"config key 'training_args' may not set {reserved}: cotmask fixes them")
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:

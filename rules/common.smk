@@ -29,8 +29,11 @@ from snakemake.utils import validate
 
 from cotmask.plan import Plan, canonical, check_paths, schema_error
 from cotmask.report.outputs import report_entry
+from cotmask.plan.case_study import CASE_STUDY
+from cotmask.plan.analysis import DEPENDENCY
 from cotmask.plan.paths import (
     BASE,
+    CARDS,
     DATA,
     EVALS,
     FT,
@@ -173,6 +176,23 @@ def report_table_files() -> list:
     return files
 
 
+def report_analysis_files(paths: list) -> list:
+    """An analysis aggregation's outputs (dependency_table, case_study_table), its HTML table
+    and PNG figure flagged for `snakemake --report` (captions report/table_<stem>.rst and
+    report/figure_<stem>.rst)."""
+    shown = {".html": ("table", "Tables"), ".png": ("figure", "Figures")}
+    files = []
+    for path in paths:
+        stem, ext = os.path.splitext(os.path.basename(path))
+        if ext not in shown:
+            files.append(path)
+            continue
+        kind, category = shown[ext]
+        caption = f"../report/{kind}_{stem}.rst"
+        files.append(report(path, caption=caption, category=category))
+    return files
+
+
 # ------------------------------------------------------------------------ regime map
 
 
@@ -193,3 +213,25 @@ def regime_map_inputs(wildcards) -> dict:
 
 def regime_map_settings(wildcards) -> dict:
     return canonical({"regime": config["regime"], "runs": PLAN.regime_map_runs()})
+
+
+# ----------------------------------------------------------------------- case study
+
+
+def case_study_inputs(wildcards) -> dict:
+    return PLAN.case_study_inputs(*finetune_key(wildcards))
+
+
+def case_study_settings(wildcards) -> dict:
+    return PLAN.case_study_settings(*finetune_key(wildcards))
+
+
+# ------------------------------------------------------------------- dependency analysis
+
+
+def dependency_data(wildcards) -> list:
+    return PLAN.dependency_data(*finetune_key(wildcards))
+
+
+def dependency_settings(wildcards) -> dict:
+    return PLAN.dependency_settings(*finetune_key(wildcards))

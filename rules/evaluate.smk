@@ -1,6 +1,8 @@
 # One evaluate job per fine-tune (model, train_set, method, seed): the model is loaded once and
 # every (benchmark, decoding) pair the config asks of it (cells and sweeps) is run in turn: greedy
-# generation (with the <<a*b=c>> calculator when decoding == calc), answer extraction and scoring.
+# generation (with the <<a*b=c>> calculator when decoding == calc; for decoding == hybrid, the cells of
+# hybrid.train_sets, MAmmoTH's program of thought run in a sandbox with chain of thought as the
+# fallback), answer extraction and scoring.
 # The output directory holds {benchmark}.{decoding}.jsonl (per item) and .json (summary) per pair;
 # the pairs and each benchmark's settings are params, so a config edit reruns exactly the
 # fine-tunes whose evaluations change.

@@ -5,12 +5,15 @@
 # flagged for Fig. 3), and passed as a param. The report shows the HTML tables and the PNG figures
 # (captions report/table_<stem>.rst, report/figure_<name>.rst); config_files (the run's config files,
 # relative to the workflow folder) is not read by the script: the captions name it, and a run of another
-# config file reruns this job.
+# config file reruns this job. With the overfitting diagnostics on (config key diagnostics), the
+# fine-tunes' folders are inputs too and tables/diagnostics.* is written from their diagnostics.jsonl
+# (params.diagnostics: the runs; a config with a regime map writes that table in its regime_map rule).
 
 
 rule tables:
     input:
         PLAN.eval_dirs(),
+        diagnostics=[run["dir"] for run in PLAN.tables_diagnostics_runs()],
     output:
         report_table_files(),
         summary=f"{RESULTS}/summary.json",
@@ -27,8 +30,14 @@ rule tables:
     params:
         index=PLAN.index_records,
         options=PLAN.tables_options(),
+        diagnostics=PLAN.tables_diagnostics_runs(),
         config_files=[
             os.path.relpath(path, workflow.basedir) for path in workflow.configfiles
         ],
     script:
         "../scripts/tables.py"
+
+
+# Without a regime map (config regime.points empty) the diagnostics table is this rule's; the regime_map
+# rule, which declares the same files whatever the config, writes it only for a config with a map.
+ruleorder: tables > regime_map

@@ -20,6 +20,9 @@ LEAF_COMMANDS = [
     ["data", "build"], ["data", "augment"], ["data", "rft"], ["data", "validate"], ["data", "sources"],
     ["tokenizer"], ["pretrain"], ["train"], ["evaluate"], ["evaluate-suite"], ["score"], ["floors"], ["tables"],
     ["partial-report"], ["plan"],
+    ["dependency", "run"], ["dependency", "table"],
+    ["case-study", "run"], ["case-study", "table"],
+    ["model-card"],
 ]
 HEAVY = ("torch", "transformers")
 

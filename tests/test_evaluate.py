@@ -314,3 +314,119 @@ def test_cli_evaluate_takes_the_checkpoint_template_and_refuses_an_unreachable_h
     assert len(error) == 1 and error[0].startswith("cotmask evaluate: error: cotmask-tests/not-a-cached-model: "
                                                    "not a local folder")
     assert "--local-dir DIR" in error[0]
+
+
+# ------------------------------------------------------------------------------ hybrid decoding
+#: "Answer:" -> "print(6*7)" (a program printing 42), or "print(6/0)" (a program that fails), then EOS.
+PROGRAM_CORPUS = ["Question: what is six times seven?\nAnswer:print(6*7)print(6/0)", "0 1 2 3 4 5 6 7 8 9"]
+HYBRID_FIELDS = GSM8K_ITEM_FIELDS | {"answer_source", "prediction", "pot_generation", "program"}
+
+
+def _program_model(tmp_path, divisor: str):
+    import itertools
+
+    tokenizer = build_word_tokenizer(PROGRAM_CORPUS)
+    script = ["Answer", ":", "print", "(", "6", "*" if divisor == "7" else "/", divisor, ")"]
+    path = tmp_path / f"program-model-{divisor}"
+    build_bigram_model(tokenizer, dict(itertools.pairwise(script))).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture()
+def hybrid_benchmark(tmp_path):
+    records = [
+        {"id": "h1", "question": "what is six times seven?", "solution": "#### 42", "answer": "42",
+         "source": "gsm_synth", "metadata": {"template": "t01", "n_steps": 1}},
+        {"id": "h2", "question": "A box holds 12 eggs.", "solution": "#### 84", "answer": "84",
+         "source": "gsm_synth", "metadata": {"template": "t02", "n_steps": 1}},
+    ]
+    write_jsonl(records, tmp_path / "hybrid.jsonl")
+    return tmp_path / "hybrid.jsonl"
+
+
+def test_hybrid_evaluation_scores_the_programs_output_and_records_it(tmp_path, hybrid_benchmark):
+    model = _program_model(tmp_path, "7")
+    out = tmp_path / "e"
+    summary = evaluate(model, hybrid_benchmark, out / "h.jsonl", out / "h.json", prompt_template="short",
+                       max_new_tokens=12, n_bootstrap=50, hybrid=True, program_timeout_s=2)
+    items = _read_jsonl(out / "h.jsonl")
+    assert [set(item) for item in items] == [HYBRID_FIELDS] * 2
+    assert [item["pot_generation"] for item in items] == ["print(6*7)"] * 2
+    assert [item["answer_source"] for item in items] == ["program", "program"]
+    assert [item["program"] for item in items] == [
+        {"ok": True, "stdout": "42\n", "error": None, "message": "", "answer": "42"}] * 2
+    assert [(item["prediction"], item["extracted"], item["correct"]) for item in items] == [
+        ("The answer is 42", "42", True), ("The answer is 42", "42", False)]
+    assert (summary["n_correct"], summary["hybrid"], summary["calculator"]) == (1, True, False)
+    assert summary["pot_trigger"] == "Let's write a program." and summary["program_timeout_s"] == 2
+    assert summary["answer_sources"] == {"program": 2, "pot_text": 0, "cot": 0}
+    assert (summary["program_rate"], summary["fallback_rate"]) == (1.0, 0.0)
+    assert summary["programs"]["written"] == summary["programs"]["ran"] == 2
+    # the per-item file re-scores without a model: `cotmask score` reads the scored prediction
+    from cotmask.scoring import score_file
+
+    assert score_file(out / "h.jsonl", tmp_path / "rescored.json", "gsm8k")["n_correct"] == 1
+
+
+def test_hybrid_evaluation_falls_back_to_the_plain_question_when_the_program_fails(
+        tmp_path, hybrid_benchmark, monkeypatch):
+    import cotmask.generation
+
+    prompts = []
+    real_generate = cotmask.generation.generate
+    def recording(model, tokenizer, batch, **settings):
+        prompts.append(batch)
+        return real_generate(model, tokenizer, batch, **settings)
+
+    monkeypatch.setattr(cotmask.generation, "generate", recording)
+    model = _program_model(tmp_path, "0")
+    summary = evaluate(model, hybrid_benchmark, tmp_path / "h.jsonl", tmp_path / "h.json", prompt_template="short",
+                       max_new_tokens=12, n_bootstrap=50, hybrid=True, pot_trigger="Write code.")
+    items = _read_jsonl(tmp_path / "h.jsonl")
+    assert prompts == [
+        ["Question: what is six times seven? Write code.\nAnswer:",
+         "Question: A box holds 12 eggs. Write code.\nAnswer:"],
+        ["Question: what is six times seven?\nAnswer:", "Question: A box holds 12 eggs.\nAnswer:"],
+    ]
+    assert [item["answer_source"] for item in items] == ["cot", "cot"]
+    assert [item["program"]["error"] for item in items] == ["exception", "exception"]
+    assert items[0]["program"]["message"] == "ZeroDivisionError: division by zero"
+    assert [(item["generation"], item["invalid"], item["correct"]) for item in items] == [
+        ("print(6/0)", True, False)] * 2
+    assert summary["fallback_rate"] == 1.0 and summary["programs"]["errors"]["exception"] == 2
+    assert summary["invalid_rate"] == 1.0
+
+
+def test_hybrid_runs_in_a_suite_and_from_the_cli(tmp_path, hybrid_benchmark, capsys):
+    import cotmask.cli
+
+    model = _program_model(tmp_path, "7")
+    common = {"benchmark_file": str(hybrid_benchmark), "prompt_template": "short", "max_new_tokens": 12,
+              "n_bootstrap": 50}
+    runs = [{"name": "h.plain", **common},
+            {"name": "h.hybrid", **common, "hybrid": True, "program_memory_mb": 256}]
+    summaries = evaluate_suite(model, runs, tmp_path / "suite")
+    assert "hybrid" not in summaries["h.plain"] and summaries["h.plain"]["n_correct"] == 0  # no number to read
+    plain_items = _read_jsonl(tmp_path / "suite" / "h.plain.jsonl")
+    assert [set(item) for item in plain_items] == [GSM8K_ITEM_FIELDS] * 2
+    assert summaries["h.hybrid"]["n_correct"] == 1 and summaries["h.hybrid"]["program_memory_mb"] == 256
+
+    code = cotmask.cli.main([
+        "evaluate", "--model", str(model), "--benchmark", str(hybrid_benchmark), "--predictions",
+        str(tmp_path / "cli.jsonl"), "--summary", str(tmp_path / "cli.json"), "--prompt-template", "short",
+        "--max-new-tokens", "12", "--n-bootstrap", "50", "--hybrid", "--program-timeout", "2",
+    ])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["n_correct"], printed["fallback_rate"], printed["program_rate"]) == (1, 0.0, 1.0)
+    assert (tmp_path / "cli.jsonl").read_bytes() == (tmp_path / "suite" / "h.hybrid.jsonl").read_bytes()
+
+
+def test_bad_program_limits_are_named_before_the_model_loads(model_dir, benchmark, tmp_path):
+    with pytest.raises(ValueError, match="timeout_s must be positive"):
+        evaluate(model_dir, benchmark, tmp_path / "p.jsonl", tmp_path / "s.json", hybrid=True, program_timeout_s=0)
+    run = {"name": "b.hybrid", "benchmark_file": str(benchmark), "hybrid": True, "program_memory_mb": 1}
+    with pytest.raises(ValueError, match="run 'b.hybrid': sandbox memory_mb must be at least 16"):
+        evaluate_suite(model_dir, [run], tmp_path / "out")
+    assert not (tmp_path / "p.jsonl").exists() and not (tmp_path / "out").exists()

@@ -157,6 +157,24 @@ def test_batched_left_padded_equals_one_by_one(tokenizer):
     assert len(set(single)) > 1  # the prompts matter
 
 
+def test_static_kv_cache_gives_the_dynamic_cache_answers(tokenizer, bigram):
+    """``cache_implementation="static"`` (a preallocated KV cache, the GPU fast path) decodes the same text as
+    the default dynamic cache, with and without the calculator."""
+    model = build_random_model(tokenizer, seed=3)
+    prompts = ["Question: Tom has 48 apples and gives half away.\nAnswer:", "Question: A box holds 12 eggs.\nAnswer:",
+               "Answer:"]
+    for calculator in (False, True):
+        dynamic = generate(model, tokenizer, prompts, max_new_tokens=20, batch_size=3, calculator=calculator)
+        static = generate(model, tokenizer, prompts, max_new_tokens=20, batch_size=3, calculator=calculator,
+                          cache_implementation="static")
+        assert static == dynamic
+    scripted = generate(bigram, tokenizer, ["Question: what is"], max_new_tokens=12, calculator=True,
+                        cache_implementation="static")
+    assert scripted == generate(bigram, tokenizer, ["Question: what is"], max_new_tokens=12, calculator=True)
+    with pytest.raises(ValueError):
+        generate(model, tokenizer, prompts, cache_implementation="no-such-cache")
+
+
 def test_batched_greedy_matches_unpadded_hf_generate(tokenizer):
     model = build_random_model(tokenizer, seed=1)
     prompts = ["Question: what is six times seven?\nAnswer:", "Answer:"]

@@ -52,21 +52,28 @@ def plans() -> dict[str, Plan]:
 #   metamath and mammoth are trained on by no cell: no augment job.
 # full: cells llama/gsm 8 methods + 9 cells x 3 methods = 35 x 3 seeds = 105, + the same sweep 27 = 132;
 #   metamath and mammoth cells -> 2 augment jobs.
-# paper (hub models, no tiny ones): llama2-7b 7+2+2+2+2+2 = 17, mistral-7b 5 x 2 = 10, llama2-13b 2 x 2 = 4
-#   -> 31 x 3 seeds = 93; sweep 7 ratios x 2 warm-ups = 14 points, (0.4, 0.667) reused, 13 x seed 1 -> 106.
+# paper (hub models, no tiny ones): llama2-7b 28 (sft, mft and Table 3's other 26 rows) +2+2+2+2+2 = 38,
+#   mistral-7b 5 x 2 = 10, llama2-13b 2 x 2 = 4 -> 52 x 3 seeds = 156; sweep 7 ratios x 2 warm-ups = 14
+#   points, (0.4, 0.667) reused, 13 x seed 1 -> 169.
 #   All 8 source datasets are read; no augment, rft, tokenizer or base model job.
 HAND_COUNTS = {
     "smoke": {"data_gsm": 1, "data_mathsyn": 1, "augment": 1, "rejection_sample": 1, "train_tokenizer": 1,
-              "base_model": 2, "finetune": 7, "evaluate": 7, "tables": 1, "all": 1},
+              "base_model": 2, "finetune": 7, "evaluate": 7, "tables": 1, "all": 1,
+              "dependency": 3, "dependency_table": 1,  # analyses.dependency: cells with gsm_test
+              "case_study": 3, "case_study_table": 1},  # analyses.case_study: the same 3 fine-tunes
+    # 26 fine-tunes: 2 shapes x 3 methods x 3 seeds + 4 sweep points x 2 seeds; the analyses measure the
+    # cells' 18 (not the sweep), a model card per fine-tune
     "config": {"data_gsm": 1, "data_gsm_all": 1, "data_mathsyn": 1, "train_tokenizer": 1,
-               "base_model": 2, "finetune": 26, "evaluate": 26, "tables": 1, "all": 1},
+               "base_model": 2, "finetune": 26, "evaluate": 26, "tables": 1, "all": 1,
+               "dependency": 18, "dependency_table": 1, "case_study": 18, "case_study_table": 1,
+               "model_card": 26},
     "same-distribution": {"data_gsm": 1, "data_mathsyn": 1, "rejection_sample": 1, "train_tokenizer": 1,
                           "base_model": 2, "finetune": 54, "evaluate": 54, "tables": 1, "all": 1},
     "full": {"data_gsm": 1, "data_mathsyn": 1, "augment": 2, "rejection_sample": 1, "train_tokenizer": 1,
              "base_model": 2, "finetune": 132, "evaluate": 132, "tables": 1, "all": 1},
     "paper": {**{f"data_{d}": 1 for d in ("gsm8k", "gsm_ic", "math", "mathinstruct", "metamathqa",
                                             "rft100_13b", "rft100_7b", "rft_u33")},
-              "finetune": 106, "evaluate": 106, "tables": 1, "all": 1},
+              "finetune": 169, "evaluate": 169, "tables": 1, "all": 1},
 }
 
 
@@ -80,8 +87,13 @@ def test_job_counts_of_the_shipped_configs(plans, name):
 # llama/rft sft gsm_test x 2 = 2; the new sweep point on gsm_test calc = 1 -> 14. config: every
 # benchmark with the global {plain, calc}: 2 cells x 3 methods x 3 seeds x 3 benchmarks x 2 = 108, plus
 # 4 new sweep points x 2 seeds on gsm_test calc = 8 -> 116. same-distribution: 3 cells -> 162, plus 9 new
-# sweep points x 3 seeds = 27 -> 189.
-@pytest.mark.parametrize("name, n_records", [("smoke", 14), ("config", 116), ("same-distribution", 189)])
+# sweep points x 3 seeds = 27 -> 189. full: per model, gsm/rft cells 6 pairs (gsm_test and both ic splits x
+# {plain, calc}), math 1 (math_test plain), metamath 3 -> llama 3 seeds x (8 x 6 + 3 x 1 + 3 x 6 + 3 x 3 + 3 x 3)
+# = 261, mistral 3 x (3 x 6 + 3 + 18 + 9 + 9) = 171, plus 27 sweep points on gsm_test calc = 459; and the
+# hybrid decoding of the mammoth cells (hybrid.train_sets): 2 models x 3 methods x 3 seeds x 2 benchmarks = 36
+# -> 495.
+@pytest.mark.parametrize("name, n_records", [("smoke", 14), ("config", 116), ("same-distribution", 189),
+                                             ("full", 495)])
 def test_index_records_count_every_evaluation_once(plans, name, n_records):
     plan = plans[name]
     records = plan.index_records
@@ -189,6 +201,8 @@ def test_unused_datasets_and_models_get_no_jobs():
     cfg["cells"] = [c for c in cfg["cells"] if c["model"] == "llama" and c["train_set"] == "gsm"]
     del cfg["sweeps"]
     cfg["tables"]["fig3"] = None
+    cfg["analyses"]["case_study"]["enabled"] = False  # its jobs: test_case_study.py
+    cfg["analyses"]["dependency"]["enabled"] = False  # its jobs: test_dependency.py
     counts = Plan(validated_config(cfg)).job_counts()
     # llama/gsm {sft, mft}: no metamath, no rft, no mistral
     assert counts == {"data_gsm": 1, "data_mathsyn": 1, "train_tokenizer": 1, "base_model": 1, "finetune": 2,
@@ -549,6 +563,7 @@ def test_cells_may_be_empty_when_a_sweep_remains():
     cfg["tables"] = {"fig3": {"benchmark": "gsm_test", "decoding": "calc", "reference_methods": []}}
     cfg["datasets"]["gsm_rft"]["sampler"]["method"] = "mft"
     cfg["train_sets"].pop("rft")
+    cfg["analyses"]["dependency"]["enabled"] = False  # enabled without a cell: an error naming the key
     assert Plan(validated_config(cfg)).job_counts()["finetune"] == 2  # the sweep's two points
 
 

@@ -154,7 +154,10 @@ def test_a_new_mask_ratio_in_a_reformatted_config_reruns_only_the_mft_jobs(recor
     }
     assert finetunes_of(jobs) == expected
     assert finetunes_of(jobs, "evaluate") == expected
-    assert rules_of(jobs).keys() == {"finetune", "evaluate", "tables", "all"}
+    assert finetunes_of(jobs, "case_study") == {("llama", "gsm", "mft", "1")}  # the one with gsm_test
+    assert finetunes_of(jobs, "dependency") == {("llama", "gsm", "mft", "1")}
+    analyses = {"case_study", "case_study_table", "dependency", "dependency_table"}
+    assert rules_of(jobs).keys() - analyses == {"finetune", "evaluate", "tables", "all"}
 
 
 def test_an_augmentation_option_reruns_its_dataset_and_what_trains_on_it(recorded):

@@ -6,6 +6,7 @@ tables are the ones its summary.json describes."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -20,7 +21,10 @@ DEFAULT, FULL = ROOT / "results", ROOT / "results" / "full"
 REGIME, FORMER_DEFAULT = ROOT / "results" / "regime", ROOT / "results" / "regime" / "same-distribution"
 #: every committed results folder (results_dir of config/config.yaml, full.yaml, regime.yaml,
 #: same-distribution.yaml)
-RESULT_DIRS = [path for path in (DEFAULT, FULL, REGIME, FORMER_DEFAULT) if (path / "summary.json").exists()]
+TABLE3 = ROOT / "results" / "table3"
+#: every committed results folder (results_dir of config/config.yaml, full.yaml, regime.yaml,
+#: same-distribution.yaml, table3.yaml)
+RESULT_DIRS = [path for path in (DEFAULT, FULL, REGIME, FORMER_DEFAULT, TABLE3) if (path / "summary.json").exists()]
 MODEL_ROW = re.compile(r"^\|\s*(llama|mistral)\s*\|")
 
 
@@ -135,3 +139,68 @@ def test_the_default_llama_gsm_cell_reproduces_the_maps_chosen_point():
     for row in ours.itertuples():
         key = (row.method, MAP_BENCHMARKS[row.benchmark])
         assert theirs[key] == row.per_seed, key
+
+
+# ------------------------------------------------------------------ the default's overfitting diagnostics
+#: the folder the default run (config/config.yaml) ran in, whose work/models/ft/ holds the fine-tunes' epoch
+#: files (git-ignored): this checkout unless COTMASK_DEFAULT_RUN names another work folder of the same commit
+DEFAULT_RUN = Path(os.environ.get("COTMASK_DEFAULT_RUN", ROOT))
+DIAGNOSTICS = DEFAULT / "tables" / "diagnostics.csv"
+
+
+def default_diagnostics_runs() -> list[dict]:
+    """The tables job's diagnostics runs of config/config.yaml, with their folders under DEFAULT_RUN."""
+    from cotmask.plan import Plan, load_config
+
+    runs = Plan(load_config(ROOT / "config" / "config.yaml")).tables_diagnostics_runs()
+    return [dict(run, dir=str(DEFAULT_RUN / run["dir"])) for run in runs]
+
+
+def test_the_default_writes_its_diagnostics_table():
+    """config/config.yaml has the diagnostics on, so its tables job writes tables/diagnostics.* (committed)."""
+    from cotmask.plan import Plan, load_config
+
+    files = Plan(load_config(ROOT / "config" / "config.yaml")).table_files()
+    assert {f"diagnostics.{ext}" for ext in ("csv", "md", "tex", "html")} <= set(files)
+    assert all((ROOT / files[f"diagnostics.{ext}"]).is_file() for ext in ("csv", "md", "tex", "html"))
+
+
+def test_the_default_diagnostics_table_recomputes_from_the_epoch_files(tmp_path):
+    """results/tables/diagnostics.* is what cotmask.report writes from the default run's diagnostics.jsonl
+    files, byte for byte (skipped where that run's work/ folder is absent: set COTMASK_DEFAULT_RUN)."""
+    from cotmask.report.regime_map import write_diagnostics_table
+
+    runs = default_diagnostics_runs()
+    missing = [run["dir"] for run in runs if not (Path(run["dir"]) / "diagnostics.jsonl").is_file()]
+    if missing:
+        pytest.skip(f"the default run's fine-tunes are not in {DEFAULT_RUN}/work (COTMASK_DEFAULT_RUN): {missing[0]}")
+    for path in write_diagnostics_table(runs, tmp_path):
+        assert path.read_bytes() == (DEFAULT / "tables" / path.name).read_bytes(), path.name
+
+
+@pytest.mark.skipif(not (REGIME / "tables" / "diagnostics.csv").exists(), reason="the regime map is not committed")
+def test_the_default_diagnostics_equal_the_maps_chosen_point():
+    """The default's llama/gsm fine-tunes are the map's same/n2000 point run again (per-seed accuracies and
+    weights equal, above): their diagnostics rows are the map's too, to the last digit."""
+    import pandas as pd
+
+    ours, theirs = pd.read_csv(DIAGNOSTICS), pd.read_csv(REGIME / "tables" / "diagnostics.csv")
+    ours = ours[(ours.model == "llama") & (ours.train_set == "gsm") & ours.method.isin(["sft", "sft_long", "mft"])]
+    theirs = theirs[(theirs.model == "same") & (theirs.train_set == "n2000")]
+    assert len(ours) == 3 and list(ours.method) == list(theirs.method)
+    columns = [c for c in ours.columns if c not in ("model", "train_set")]
+    assert ours[columns].reset_index(drop=True).equals(theirs[columns].reset_index(drop=True))
+
+
+def test_one_rule_writes_each_diagnostics_table():
+    """The tables job writes tables/diagnostics.* where the diagnostics are on; with a regime map that table
+    is the regime_map job's (results/regime/); with them off there is none (results/full/, the former
+    default)."""
+    from cotmask.plan import Plan, load_config
+
+    plans = {name: Plan(load_config(ROOT / "config" / f"{name}.yaml"))
+             for name in ("config", "smoke", "regime", "full", "same-distribution")}
+    has_table = {name: "diagnostics.csv" in plan.table_files() for name, plan in plans.items()}
+    assert has_table == {"config": True, "smoke": True, "regime": False, "full": False, "same-distribution": False}
+    assert "results/regime/tables/diagnostics.csv" in plans["regime"].regime_map_files()
+    assert len(plans["config"].tables_diagnostics_runs()) == len(plans["config"].finetunes) == 26

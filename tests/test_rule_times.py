@@ -88,12 +88,12 @@ def test_default_folders_are_where_the_rules_write_their_benchmark_files(tmp_pat
     """Every rule's `benchmark:` file lies under logs/benchmarks/<rule>/, which both tools read by default."""
     import re
 
-    paths = []
+    paths, rules = [], 0
     for smk in sorted((ROOT / "rules").glob("*.smk")):
-        paths += re.findall(r"benchmark:\s*\n\s*f?\"([^\"]+)\"", smk.read_text())
-    # data_<dataset>, augment, rejection_sample, train_tokenizer, base_model, finetune, evaluate, tables,
-    # regime_selection, regime_map
-    assert len(paths) == 10
+        text = smk.read_text()
+        paths += re.findall(r"benchmark:\s*\n\s*f?\"([^\"]+)\"", text)
+        rules += len(re.findall(r"^\s*rule( \w+)?:", text, flags=re.MULTILINE))
+    assert rules >= 10 and len(paths) == rules  # every rule has exactly one benchmark file
     assert all(path.startswith("logs/benchmarks/") for path in paths), paths
     monkeypatch.chdir(tmp_path)
     assert load_profile_tool().main([]) == 2  # no logs/benchmarks yet
@@ -101,3 +101,39 @@ def test_default_folders_are_where_the_rules_write_their_benchmark_files(tmp_pat
     assert load_tool().main([]) == 0
     assert "| `tables` | 1 |" in capsys.readouterr().out
     assert load_profile_tool().main([]) == 0
+
+
+def test_profile_job_splits_a_real_fine_tune_into_phases_that_do_not_overlap(tmp_path, tiny_model_dir,
+                                                                             tiny_records_file):
+    """benchmarks/profile_job.py reruns a finished fine-tune from its recorded config (in a subprocess: it
+    instruments the library's functions) and times each phase; the phases are disjoint, so the measured ones
+    never add up to more than the job, and the recorded steps are the job's."""
+    import json
+    import subprocess
+    import sys
+
+    from cotmask.train import FinetuneConfig, finetune
+
+    cfg = FinetuneConfig.from_dict(dict(
+        base_model=tiny_model_dir, train_file=tiny_records_file, output_dir=str(tmp_path / "model"),
+        checkpoint_dir=str(tmp_path / "checkpoints"), prompt_template="short", max_length=96, epochs=2,
+        per_device_batch_size=8, limit=32, learning_rate=2e-3, diagnostics_test_file=tiny_records_file,
+        diagnostics_items=8, diagnostics_max_new_tokens=8,
+    ))
+    finetune(cfg)
+    out = tmp_path / "profile.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "profile_job.py"), "--model-dir", str(tmp_path / "model"),
+         "--epochs", "1", "--json", str(out)], capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    phases = {row["phase"]: row for row in json.loads(out.read_text())["phases"]}
+    job = phases.pop("job (in-process)")
+    assert job["steps"] == 4  # 32 problems, batch 8, the one epoch asked for
+    assert phases["forward + backward"]["seconds"] > 0 and phases["diagnostics"]["seconds"] > 0
+    assert all(row["seconds"] >= 0 for row in phases.values()), phases  # "other" >= 0: no phase counted twice
+    assert abs(sum(row["seconds"] for row in phases.values()) - job["seconds"]) < 0.05
+    assert "| forward + backward |" in result.stdout
+    bad = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "profile_job.py"), "--model-dir",
+                          str(tmp_path)], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith(f"error: {tmp_path}: no train_metrics.json")

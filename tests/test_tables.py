@@ -665,6 +665,31 @@ def test_table3_configured_arms(small_index, tmp_path):
         )
 
 
+def test_table3_accounts_for_every_paper_row(small_index, tmp_path):
+    """A paper row without a number (the attention-masked variant, 'on par') shows the paper's words; every
+    paper row that no arm shows is named in a note with its number."""
+    arms = [
+        {"label": "SFT", "method": "sft", "paper_method": "SFT", "control": True},
+        {"label": "Attention-masked", "method": "mft", "paper_method": "MFT, attention masked at noised positions"},
+    ]
+    out = tmp_path / "res"
+    report.build_tables(small_index, out, table3_arms=arms, n_resamples=20, figures=False)
+    table = _csv(out, "table3_regularisers").set_index("arm")
+    assert math.isnan(table.loc["Attention-masked", "paper_gsm"])
+    assert table.loc["Attention-masked", "paper_text"] == "on par"
+    rows = {row["Arm"]: row for row in _markdown_rows(out / "tables" / "table3_regularisers.md")}
+    assert rows["Attention-masked"]["Paper GSM8K"] == "on par"
+    assert rows["SFT"]["Paper GSM8K"] == "41.6"
+    markdown = (out / "tables" / "table3_regularisers.md").read_text(encoding="utf-8")
+    (note,) = [line for line in markdown.splitlines() if line.startswith("Paper rows without an arm here")]
+    paper_rows = report.PAPER_REFERENCE["table3"]
+    for row in paper_rows:
+        assert (row["method"] + " ") in note or row["method"] in {"SFT", arms[1]["paper_method"]}
+    assert "NEFTune on all tokens (alpha=100) 1.8" in note
+    assert "SFT 41.6" not in note
+    assert note.count(";") == len(paper_rows) - 3  # 28 rows, 2 shown -> 26 named
+
+
 def test_committed_fixture_files_load_and_pair():
     index = []
     for items in sorted(FIXTURES.rglob("*.jsonl")):

@@ -420,3 +420,28 @@ def test_a_hub_base_model_offline_names_the_local_folder_alternative(tiny_record
     cfg = _cfg("cotmask-tests/not-a-cached-model", tiny_records_file, tmp_path, "hub")
     with pytest.raises(FileNotFoundError, match=r"not a local folder.*--local-dir DIR"):
         finetune(cfg)
+
+
+def test_training_args_fields_are_read_without_importing_torch_and_match_the_dataclass():
+    """The planner's parse-time check reads TrainingArguments' field names from transformers' source
+    (cotmask.trainer_args) so that `snakemake -n` does not import torch; they are the dataclass's fields."""
+    import dataclasses
+    import subprocess
+    import sys
+
+    from transformers import TrainingArguments
+
+    from cotmask.trainer_args import check_training_args, training_argument_fields
+
+    assert training_argument_fields() == {f.name for f in dataclasses.fields(TrainingArguments)}
+    check_training_args({"adam_beta2": 0.95, "tf32": True})
+    with pytest.raises(ValueError, match=r"unknown TrainingArguments field\(s\) \['tf33'\]"):
+        check_training_args({"tf33": True})
+    with pytest.raises(ValueError, match=r"may not set \['report_to'\]"):
+        check_training_args({"report_to": "wandb"})
+    probe = ("import sys; from cotmask.plan import Plan, load_config; "
+             "Plan(load_config('config/paper.yaml')); print('torch' in sys.modules, 'matplotlib' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert result.stdout.split() == ["False", "False"]  # planning the paper config imports neither

@@ -147,13 +147,16 @@ def test_dry_run_of_the_smoke_config_by_hand(workflow_dir):
     = 6; the sweep (llama/gsm, base mft, ratios 0.2 and 0.4 at warm-up 0.667) adds mft_p0.2_w0.667 only,
     since (0.4, 0.667) is mft's own setting -> 7, each with one evaluate job. The rft sampler llama/gsm/sft
     seed 1 is a cell fine-tune. Datasets: sources gsm and mathsyn, metamath (augment), gsm_rft
-    (rejection_sample); both tiny models are used: one tokenizer, two base models.
+    (rejection_sample); both tiny models are used: one tokenizer, two base models. analyses.dependency:
+    one job per fine-tune of the cells with gsm_test (llama/gsm sft and mft, llama/rft sft) = 3, one table;
+    analyses.case_study: the same 3 fine-tunes, one table.
     """
     result = snakemake(workflow_dir, "-n", "--quiet", "rules", *configfile_args("smoke"))
     assert result.returncode == 0, result.stdout[-3000:]
     assert job_counts(result.stdout) == {
         "data_gsm": 1, "data_mathsyn": 1, "augment": 1, "rejection_sample": 1, "train_tokenizer": 1,
         "base_model": 2, "finetune": 7, "evaluate": 7, "tables": 1, "all": 1,
+        "dependency": 3, "dependency_table": 1, "case_study": 3, "case_study_table": 1,
     }
 
 
@@ -401,6 +404,20 @@ def test_smoke_run_produces_every_output(smoke_run):
 
 
 @pytest.mark.slow
+def test_smoke_run_dependency_table_recomputes_from_its_run_files(smoke_run, tmp_path):
+    """analyses.dependency at toy size: one run file per planned fine-tune, and the committed-style table is
+    exactly what the per-run files give again (cotmask dependency table with the rule's settings)."""
+    from cotmask.analysis.dependency_table import build_dependency_tables
+
+    plan = plan_of(load(CONFIGS["smoke"]))
+    files = [smoke_run / path for path in plan.dependency_files()]
+    assert files and all(path.is_file() for path in files)
+    again = build_dependency_tables(files, tmp_path, **plan.dependency_table_settings())
+    table = smoke_run / "results" / "smoke" / "tables" / "dependency.csv"
+    assert again["dependency.csv"].read_text() == table.read_text()
+
+
+@pytest.mark.slow
 def test_smoke_run_trains_a_table3_regulariser(smoke_run):
     """A method with model-level noise (scheduled sampling) goes through the DAG like MFT: its settings reach
     the fine-tune, the noise is applied, and it is evaluated and tabulated."""
@@ -477,6 +494,16 @@ def test_a_reformatted_config_reruns_nothing_and_a_new_split_reruns_its_data_job
     assert (smoke_run / "work" / "data" / "gsm" / "pretrain.jsonl").stat().st_size == 0  # the fixed outputs
 
 
+def case_study_keys(plan) -> set:
+    """(model, train_set, method, seed) of the plan's case-study jobs, as wildcard strings."""
+    return {(r["model"], r["train_set"], r["method"], str(r["seed"])) for r in plan.case_study_runs()}
+
+
+def dependency_keys(plan) -> set:
+    """(model, train_set, method, seed) of the plan's dependency jobs, as wildcard strings."""
+    return {(r["model"], r["train_set"], r["method"], str(r["seed"])) for r in plan.dependency_runs()}
+
+
 @pytest.mark.slow
 def test_new_seed_runs_only_the_new_jobs(smoke_run):
     old = load(CONFIGS["smoke"])
@@ -492,7 +519,12 @@ def test_new_seed_runs_only_the_new_jobs(smoke_run):
     assert evaluations == {
         tuple(map(str, f)) for f in evaluated_finetunes(plan_of(new)) - evaluated_finetunes(plan_of(old))
     }
-    assert {r for r, _ in jobs} == {"finetune", "evaluate", "tables", "all"}
+    case_studies = {tuple(w[k] for k in ("model", "train_set", "method", "seed")) for r, w in jobs if r == "case_study"}
+    assert case_studies == case_study_keys(plan_of(new)) - case_study_keys(plan_of(old)) != set()
+    dependencies = {tuple(w[k] for k in ("model", "train_set", "method", "seed")) for r, w in jobs if r == "dependency"}
+    assert dependencies == dependency_keys(plan_of(new)) - dependency_keys(plan_of(old)) != set()
+    assert {r for r, _ in jobs} - {"case_study", "case_study_table", "dependency", "dependency_table"} == {
+        "finetune", "evaluate", "tables", "all"}
 
 
 @pytest.mark.slow

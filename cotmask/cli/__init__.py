@@ -26,7 +26,10 @@ GROUPS = {
     "data": ("data",),
     "models": ("tokenizer", "pretrain", "train"),
     "evaluation": ("evaluate", "evaluate-suite", "score", "floors"),
+    "model_card": ("model-card",),
     "report": ("plan", "tables", "partial-report"),
+    "analysis": ("dependency",),
+    "case_study": ("case-study",),
 }
 #: command -> the group that registers it
 COMMAND_GROUPS = {command: group for group, commands in GROUPS.items() for command in commands}

@@ -40,6 +40,27 @@ def _add_model(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_hybrid(parser: argparse.ArgumentParser) -> None:
+    """``--hybrid`` (MAmmoTH's program-of-thought-first decoding) and its settings."""
+    from cotmask.hybrid import (
+        DEFAULT_POT_TRIGGER,
+        DEFAULT_PROGRAM_MEMORY_MB,
+        DEFAULT_PROGRAM_TIMEOUT_S,
+    )
+
+    parser.add_argument(
+        "--hybrid", action="store_true",
+        help="hybrid decoding (MAmmoTH's): ask with the PoT trigger, run a completion containing print( in a "
+        "sandbox and score what it prints; ask again plainly (chain of thought) when that gives no answer",
+    )
+    parser.add_argument("--pot-trigger", default=DEFAULT_POT_TRIGGER,
+                        help="sentence appended to the question in the program pass (default: %(default)s)")
+    parser.add_argument("--program-timeout", type=float, default=DEFAULT_PROGRAM_TIMEOUT_S,
+                        help="CPU seconds a program may run, MAmmoTH's limit (default: %(default)s)")
+    parser.add_argument("--program-memory-mb", type=int, default=DEFAULT_PROGRAM_MEMORY_MB,
+                        help="memory a program may allocate, MB (default: %(default)s)")
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from cotmask.evaluate import evaluate
     from cotmask.logs import log_to_stderr
@@ -49,9 +70,12 @@ def _evaluate(args: argparse.Namespace) -> int:
         args.model, args.benchmark, args.predictions, args.summary,
         scoring=args.scoring, calculator=args.calculator, prompt_template=args.prompt_template,
         batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, threads=args.threads,
-        seed=args.seed, limit=args.limit, n_bootstrap=args.n_bootstrap,
+        seed=args.seed, limit=args.limit, n_bootstrap=args.n_bootstrap, hybrid=args.hybrid,
+        pot_trigger=args.pot_trigger, program_timeout_s=args.program_timeout,
+        program_memory_mb=args.program_memory_mb,
     )
-    print_json(summary_view(summary, "problems_per_s"))
+    extra = ("fallback_rate", "program_rate") if args.hybrid else ()
+    print_json(summary_view(summary, *extra, "problems_per_s"))
     return 0
 
 
@@ -97,7 +121,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``cotmask evaluate``, ``evaluate-suite``, ``score`` and ``floors``."""
     evaluate = add_command(
         subparsers, "evaluate", _evaluate, help="generate answers for a benchmark with a model and score them",
-        description="Greedy (optionally calculator-assisted) evaluation of a model on a benchmark JSONL.",
+        description="Greedy (optionally calculator-assisted, or hybrid: program of thought run in a sandbox, "
+        "chain of thought as the fallback) evaluation of a model on a benchmark JSONL.",
     )
     _add_model(evaluate)
     evaluate.add_argument("--benchmark", required=True, help="benchmark record JSONL")
@@ -112,6 +137,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="prompt template (default: the one the model was fine-tuned with, from its train_metrics.json; "
         "alpaca for other models; a different one is used with a warning)",
     )
+    _add_hybrid(evaluate)
     add_decoding(evaluate, batch_size=32)
     add_threads(evaluate)
     add_seed(evaluate)

@@ -14,12 +14,13 @@ from cotmask.data.augment import OPTIONS as AUGMENT_OPTIONS
 from cotmask.data.options import resolve_options
 from cotmask.data.rft import RFT_OPTIONAL_OPTIONS, rejection_sample
 from cotmask.masking_config import MaskingConfig
-from cotmask.plan.checks import check_config, check_tables
+from cotmask.plan.checks import check_config, check_names, check_tables
 from cotmask.plan.job_checks import check_job_settings
 from cotmask.plan.diagnostics import DiagnosticsPlan
 from cotmask.plan.paths import (
     DATA,
     base_model_dir,
+    card_file,
     data_file,
     eval_dir,
     eval_name,
@@ -30,6 +31,8 @@ from cotmask.plan.paths import (
 from cotmask.plan.params import canonical
 from cotmask.plan.schema import ConfigError
 from cotmask.plan.regime import RegimeMapPlan
+from cotmask.plan.case_study import CaseStudyPlan
+from cotmask.plan.analysis import DependencyPlan
 from cotmask.plan.settings import layered_settings, sweep_methods, sweep_points
 from cotmask.report import output_paths
 from cotmask.report.options import OPTION_DEFAULTS as TABLE_OPTION_DEFAULTS
@@ -37,7 +40,7 @@ from cotmask.report.options import OPTION_DEFAULTS as TABLE_OPTION_DEFAULTS
 AUGMENT_KINDS = ("metamath_style", "pot_mix", "concat")
 
 
-class Plan(DiagnosticsPlan, RegimeMapPlan):
+class Plan(DiagnosticsPlan, RegimeMapPlan, CaseStudyPlan, DependencyPlan):
     """What a config asks of the workflow: fine-tunes, evaluations, datasets, models, tables.
 
     Attributes (all computed in the constructor):
@@ -68,6 +71,8 @@ class Plan(DiagnosticsPlan, RegimeMapPlan):
         self.tiny_models_used = sorted({model for model, *_ in self.finetunes if model in self.tiny_models})
         check_job_settings(self)
         self.index_records = self._index_records()
+        self.case_study_runs()  # analyses.case_study's checks, before any job
+        self.dependency_runs()  # analyses.dependency's checks, before any job
 
     # ------------------------------------------------------------------ settings and checks
 
@@ -129,12 +134,25 @@ class Plan(DiagnosticsPlan, RegimeMapPlan):
             for decoding in self.benchmark_decodings(benchmark, restrict)
         ]
 
+    def _hybrid_runs(self, cell: dict) -> list[tuple]:
+        """MAmmoTH's hybrid decoding on every benchmark of a cell whose train set is in hybrid.train_sets."""
+        if cell["train_set"] not in self.config["hybrid"]["train_sets"]:
+            return []
+        return [
+            (cell["model"], cell["train_set"], method, seed, benchmark, "hybrid")
+            for method in cell["methods"]
+            for seed in self.seeds_of(cell)
+            for benchmark in cell["benchmarks"]
+        ]
+
     def _evaluation_runs(self) -> list[tuple]:
+        check_names("hybrid.train_sets", self.config["hybrid"]["train_sets"], self.config["train_sets"], "train set")
         runs = []
         for cell in self.config["cells"]:
             runs += self._grid_runs(
                 cell["model"], cell["train_set"], cell["methods"], self.seeds_of(cell), cell["benchmarks"]
             )
+            runs += self._hybrid_runs(cell)
         for name, sweep in sorted(self.config["sweeps"].items()):  # sorted: the keys' order is no setting
             methods = [point["method"] for point in self.sweep_points[name]]
             runs += self._grid_runs(
@@ -223,6 +241,9 @@ class Plan(DiagnosticsPlan, RegimeMapPlan):
         counts["finetune"] = len(self.finetunes)
         counts["evaluate"] = len(self.evaluation_plans)
         counts["tables"] = 1
+        counts["model_card"] = len(self.model_card_files())
+        counts.update(self.case_study_job_counts())
+        counts.update(self.dependency_job_counts())
         counts["all"] = 1
         return {rule: n for rule, n in counts.items() if n}
 
@@ -353,6 +374,16 @@ class Plan(DiagnosticsPlan, RegimeMapPlan):
                 "seed": int(seed),
             }
         )
+        if decoding == "hybrid":  # only hybrid runs carry these keys: the other jobs' params stay as they were
+            hybrid = self.config["hybrid"]
+            settings.update(
+                {
+                    "hybrid": True,
+                    "pot_trigger": hybrid["pot_trigger"],
+                    "program_timeout_s": float(hybrid["timeout_s"]),
+                    "program_memory_mb": hybrid["memory_mb"],
+                }
+            )
         return settings
 
     def evaluation_jobs(self, model: str, train_set: str, method: str, seed) -> list[dict]:
@@ -384,9 +415,17 @@ class Plan(DiagnosticsPlan, RegimeMapPlan):
         """The evaluation directory of every evaluated fine-tune (the aggregation's inputs)."""
         return [eval_dir(*key) for key in self.evaluation_plans]
 
+    def model_card_files(self) -> list[str]:
+        """The model card with results of every evaluated fine-tune (config key model_cards; none when off)."""
+        if not self.config["model_cards"]:
+            return []
+        return [card_file(*key) for key in self.evaluation_plans]
+
     def table_files(self) -> dict[str, str]:
-        """name -> path of every file build_tables writes under the results folder (data-independent)."""
-        return {name: str(path) for name, path in output_paths(self.results_dir).items()}
+        """name -> path of every file build_tables writes under the results folder (data-independent; the
+        diagnostics table when the tables job gets fine-tunes with diagnostics)."""
+        paths = output_paths(self.results_dir, diagnostics=bool(self.tables_diagnostics_runs()))
+        return {name: str(path) for name, path in paths.items()}
 
     def final_targets(self) -> list[str]:
         """Targets of the default rule: the aggregated results (they depend on every evaluation), and the
@@ -396,6 +435,9 @@ class Plan(DiagnosticsPlan, RegimeMapPlan):
             targets.append(self.regime_selection_file())
         if self.config["regime"]["points"]:
             targets += self.regime_map_files()
+        targets += self.model_card_files()
+        targets += self.case_study_files()
+        targets += self.dependency_table_files()
         return targets
 
     def tables_options(self) -> dict:

@@ -1,9 +1,12 @@
 """The overfitting diagnostics of each fine-tune in the plan (config key ``diagnostics``; cotmask.diagnostics).
 
-A mixin of :class:`cotmask.plan.Plan`: it reads ``self.config`` and ``self.benchmark_file``.
+A mixin of :class:`cotmask.plan.Plan`: it reads ``self.config``, ``self.benchmark_file`` and ``self.finetunes``.
 """
 
 from __future__ import annotations
+
+from cotmask.plan.params import canonical
+from cotmask.plan.paths import ft_dir
 
 
 class DiagnosticsPlan:
@@ -39,3 +42,17 @@ class DiagnosticsPlan:
             "diagnostics_batch_size": diagnostics["batch_size"],
             "diagnostics_scoring": self.config["benchmarks"][benchmark]["scoring"],
         }
+
+    def tables_diagnostics_runs(self) -> list[dict]:
+        """The fine-tunes of the tables job's diagnostics table (``{results_dir}/tables/diagnostics.*``):
+        every fine-tune with diagnostics on, in the plan's order, with its folder; empty when they are off,
+        and for a config with a regime map, whose own rule writes that table (the same runs, in the same
+        order)."""
+        if self.config["regime"]["points"]:
+            return []
+        return canonical([
+            {"model": model, "train_set": train_set, "method": method, "seed": seed,
+             "dir": ft_dir(model, train_set, method, seed)}
+            for model, train_set, method, seed in self.finetunes
+            if self.diagnostics_benchmark(model, train_set) is not None
+        ])

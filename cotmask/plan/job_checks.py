@@ -52,15 +52,13 @@ def finetune_layers(config: dict) -> list[tuple[str, dict]]:
 
 def check_training_args(config: dict) -> None:
     """``training_args`` keys are TrainingArguments fields that cotmask does not fix (the fine-tune's own
-    check, cotmask.train; it imports transformers, so it runs only when a config gives training_args)."""
-    given = [(key, layer["training_args"]) for key, layer in finetune_layers(config) if layer.get("training_args")]
-    if not given:
-        return
-    from cotmask.train import _check_training_args
+    check, :mod:`cotmask.trainer_args`, which reads the field names without importing torch)."""
+    from cotmask.trainer_args import check_training_args as check_one
 
-    for key, extra in given:
+    for key, extra in [(key, layer["training_args"]) for key, layer in finetune_layers(config)
+                       if layer.get("training_args")]:
         try:
-            _check_training_args(extra)
+            check_one(extra)
         except ValueError as error:
             raise ConfigError(f"{key}.training_args", str(error).replace("config key 'training_args' ", "")) from None
 

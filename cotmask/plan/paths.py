@@ -13,6 +13,7 @@ TOKENIZER = "work/models/tokenizer"
 FT = "work/models/ft"
 CKPT = "work/checkpoints"
 EVALS = "work/evals"
+CARDS = "work/cards"
 
 REF_SEP = "/"
 
@@ -52,6 +53,11 @@ def base_model_dir(model: str) -> str:
 def eval_dir(model: str, train_set: str, method: str, seed) -> str:
     """Output directory of the evaluate job of one fine-tune (every benchmark and decoding)."""
     return f"{EVALS}/{model}/{train_set}/{method}/seed{seed}"
+
+
+def card_file(model: str, train_set: str, method: str, seed) -> str:
+    """Model card with results of one evaluated fine-tune (the model_card rule; config key model_cards)."""
+    return f"{CARDS}/{model}/{train_set}/{method}/seed{seed}/README.md"
 
 
 def eval_name(benchmark: str, decoding: str) -> str:

@@ -21,15 +21,39 @@ frames and the training-set order, never the builders):
   options as JSON files, what ``cotmask tables`` runs).
 """
 
-from cotmask.report.build import build_tables
-from cotmask.report.comparisons import COMPARISON_COLUMNS
-from cotmask.report.evaluations import Evaluation, TableInputError, load_evaluations
-from cotmask.report.files import build_tables_from_files
-from cotmask.report.formatting import Table, format_accuracy, format_delta
-from cotmask.report.options import DEFAULT_METHOD_LABELS, OPTION_DEFAULTS, Options, resolve_options
-from cotmask.report.outputs import FIGURE_NAMES, TABLE_STEMS, output_paths
-from cotmask.report.reference import PAPER_REFERENCE
-from cotmask.report.study import Study
+import importlib
+
+#: where each public name lives; imported on first use (PEP 562), so that the planner, which reads only the
+#: paper's reference at every parse, does not import pandas, scipy and matplotlib (docs/speed.md)
+_EXPORTS = {
+    "build_tables": "build",
+    "COMPARISON_COLUMNS": "comparisons",
+    "Evaluation": "evaluations",
+    "TableInputError": "evaluations",
+    "load_evaluations": "evaluations",
+    "build_tables_from_files": "files",
+    "Table": "formatting",
+    "format_accuracy": "formatting",
+    "format_delta": "formatting",
+    "DEFAULT_METHOD_LABELS": "options",
+    "OPTION_DEFAULTS": "options",
+    "Options": "options",
+    "resolve_options": "options",
+    "FIGURE_NAMES": "outputs",
+    "TABLE_STEMS": "outputs",
+    "output_paths": "outputs",
+    "PAPER_REFERENCE": "reference",
+    "Study": "study",
+}
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'cotmask.report' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"cotmask.report.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "COMPARISON_COLUMNS",

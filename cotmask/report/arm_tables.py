@@ -160,7 +160,7 @@ def _table3_columns(
         for control in controls:
             columns += list(delta_columns(f"{role}_", f"minus_{control['method']}", None))
             display.append(f"{ROLE_LABELS[role]} Δ vs {control['label']}")
-    return columns + ["paper_gsm"], display + ["Paper GSM8K", "Seeds"]
+    return columns + ["paper_gsm", "paper_text"], display + ["Paper GSM8K", "Seeds"]
 
 
 def _table3_row(
@@ -193,9 +193,25 @@ def _table3_row(
             shown[f"{ROLE_LABELS[role]} Δ vs {control['label']}"] = delta_text(result)
     ref = paper_lookup(opts.paper.get("table3", []), model=p_model, method=arm.get("paper_method"))
     row["paper_gsm"] = paper_value(ref, "gsm")
-    shown["Paper GSM8K"] = format_number(row["paper_gsm"])
+    row["paper_text"] = ref.get("text") if ref else None
+    shown["Paper GSM8K"] = row["paper_text"] or format_number(row["paper_gsm"])
     shown["Seeds"] = seed_count_text([c["n_seeds"] for c in cells.values()])
     return row, shown
+
+
+def _paper_rows_without_arm(opts: Options, models: Sequence[str]) -> str | None:
+    """A note naming the paper's Table 3 rows (of the study's paper models) that no configured arm shows,
+    each with its number, so that the counterpart accounts for every row of the paper's table."""
+    paper_models = {paper_model(model, opts.paper_models) for model in models} - {None}
+    shown = {arm.get("paper_method") for arm in opts.table3_arms}
+    missing = [
+        f"{row['method']} {row['gsm'] if 'gsm' in row else row.get('text', '–')}"
+        for row in opts.paper.get("table3", [])
+        if row.get("model") in paper_models and row["method"] not in shown
+    ]
+    if not missing:
+        return None
+    return "Paper rows without an arm here (GSM8K): " + "; ".join(missing) + "."
 
 
 def build_table3(study: Study, opts: Options) -> Table:
@@ -225,6 +241,9 @@ def build_table3(study: Study, opts: Options) -> Table:
     absent = [arm["label"] for arm in arms if arm["method"] not in {row["method"] for row in rows}]
     if absent:
         notes.append("Arms without runs in this study: " + "; ".join(absent) + ".")
+    unshown = _paper_rows_without_arm(opts, study.models())
+    if unshown:
+        notes.append(unshown)
     columns, display_columns = _table3_columns(roles, [arm for arm in arms if arm.get("control")])
     return Table.from_rows(
         "table3_regularisers",

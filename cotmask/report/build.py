@@ -10,7 +10,6 @@ from typing import Any
 
 from cotmask import NUMERICS_VERSION
 from cotmask.records import write_json
-from cotmask.report import plots
 from cotmask.report.arm_tables import build_table3, build_table5
 from cotmask.report.breakdowns import build_by_distractor, build_by_steps
 from cotmask.report.cells import build_cells
@@ -23,6 +22,7 @@ from cotmask.report.evaluations import Evaluation, load_evaluations
 from cotmask.report.formatting import Table, json_value
 from cotmask.report.main_tables import build_table1, build_table2
 from cotmask.report.options import Options, resolve_options
+from cotmask.report.regime_map import write_diagnostics_table
 from cotmask.report.study import Study
 from cotmask.report.sweeps import build_fig3
 
@@ -100,6 +100,9 @@ def build_all(study: Study, opts: Options) -> tuple[list[Table], list[dict]]:
 def draw_figures(tables: Sequence[Table], study: Study, opts: Options, figures_dir: Path) -> list[Path]:
     """The PNG figures, drawn from the frames of the comparisons, cells, Fig. 3 and steps tables (the
     headline figure also from the study's panels and the paper's deltas)."""
+    from cotmask.report import plots  # matplotlib and seaborn: imported only when drawing (the planner
+    # imports this package at every parse)
+
     frames = {table.stem: table.numeric for table in tables}
     return plots.draw_all(
         frames["accuracy_cells"],
@@ -117,7 +120,11 @@ def draw_figures(tables: Sequence[Table], study: Study, opts: Options, figures_d
 
 
 def build_tables(
-    index: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike, **options: Any
+    index: Sequence[Mapping[str, Any]],
+    out_dir: str | os.PathLike,
+    *,
+    diagnostics_runs: Sequence[Mapping[str, Any]] = (),
+    **options: Any,
 ) -> dict[str, Any]:
     """Aggregate all evaluations into tables, Fig. 3 data, figures and ``summary.json`` under ``out_dir``.
 
@@ -134,6 +141,11 @@ def build_tables(
             (keys, duplicates, files exist, files parse, item sets agree per benchmark) before any
             statistics; errors name the entry or the file. Its order of training sets is the tables'.
         out_dir: the results folder.
+        diagnostics_runs: fine-tunes with overfitting diagnostics (``model, train_set, method, seed,
+            dir``: the fine-tune's folder with its ``diagnostics.jsonl``); when given, also
+            ``out_dir/tables/diagnostics.*`` (:func:`cotmask.report.regime_map.write_diagnostics_table`;
+            ``output_paths(out_dir, diagnostics=True)``). That table comes from training files, not from
+            the index: ``summary.json`` does not hold it.
         options: the keywords of :data:`~cotmask.report.options.OPTION_DEFAULTS` (the config's
             ``tables`` section), described in :mod:`cotmask.report.options`; checked before the
             index is read.
@@ -153,6 +165,8 @@ def build_tables(
     )
     tables, comparison_rows = build_all(study, opts)
     out = Path(out_dir)
+    if diagnostics_runs:  # first: a missing diagnostics file stops the job before any other output
+        write_diagnostics_table(diagnostics_runs, out / "tables")
     written = [path for table in tables for path in table.write(out / "tables")]
     if opts.figures:
         written += draw_figures(tables, study, opts, out / "figures")

@@ -24,14 +24,18 @@ TABLE_FORMATS = ("csv", "md", "tex", "html")
 FIGURE_NAMES = ("forest_deltas", "fig3_mask_ratio", "main_results", "main_results_plain", "accuracy_by_steps")
 #: The format of each table shown in ``snakemake --report`` (its caption: report/table_{stem}.rst).
 REPORT_TABLE_FORMAT = "html"
+#: The overfitting diagnostics table (train/test accuracy and clean loss at the last epoch, gaps, best
+#: epoch; :func:`cotmask.report.regime_map.diagnostics_table`), written by build_tables only when it is given
+#: fine-tunes with diagnostics (``diagnostics_runs``): it comes from training files, not from evaluations.
+DIAGNOSTICS_STEM = "diagnostics"
 
 
-def output_paths(out_dir: str | os.PathLike, figures: bool = True) -> dict[str, Path]:
+def output_paths(out_dir: str | os.PathLike, figures: bool = True, diagnostics: bool = False) -> dict[str, Path]:
     """Every file :func:`cotmask.report.build_tables` writes under ``out_dir`` (name -> path), for rule
-    outputs."""
+    outputs; ``diagnostics``: also the diagnostics table (when build_tables gets ``diagnostics_runs``)."""
     out = Path(out_dir)
     paths = {}
-    for stem in TABLE_STEMS:
+    for stem in TABLE_STEMS + ((DIAGNOSTICS_STEM,) if diagnostics else ()):
         for ext in TABLE_FORMATS:
             paths[f"{stem}.{ext}"] = out / "tables" / f"{stem}.{ext}"
     if figures:
@@ -46,7 +50,7 @@ def report_entry(name: str) -> tuple[str, str] | None:
     or None when ``snakemake --report`` does not show it (the CSV, Markdown and LaTeX tables,
     summary.json)."""
     stem, _, ext = name.rpartition(".")
-    if ext == REPORT_TABLE_FORMAT and stem in TABLE_STEMS:
+    if ext == REPORT_TABLE_FORMAT and stem in TABLE_STEMS + (DIAGNOSTICS_STEM,):
         return f"table_{stem}.rst", "Tables"
     if ext == "png" and stem in FIGURE_NAMES:
         return f"figure_{stem}.rst", "Figures"
@@ -55,7 +59,7 @@ def report_entry(name: str) -> tuple[str, str] | None:
 
 # the regime map's outputs (cotmask.report.regime_map), here so that the planner lists them without
 # importing the plotting code
-MAP_FILES = tuple(f"tables/{stem}.{ext}" for stem in ("regime_map", "diagnostics") for ext in TABLE_FORMATS) + (
+MAP_FILES = tuple(f"tables/{stem}.{ext}" for stem in ("regime_map", DIAGNOSTICS_STEM) for ext in TABLE_FORMATS) + (
              "figures/regime_map.png", "figures/fig2_samples_seen.png")
 
 

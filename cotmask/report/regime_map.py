@@ -5,6 +5,9 @@ Inputs are files the workflow already writes: the comparisons table of :func:`co
 (one row per treatment/control pair, cell, benchmark and decoding, with its paired-bootstrap CI) and each
 fine-tune's ``train_metrics.json`` and ``diagnostics.jsonl`` (:mod:`cotmask.diagnostics`). The points come
 from the config's ``regime.points`` (axis, value, model, train set), in the config's order.
+
+The diagnostics table is also what :func:`cotmask.report.build_tables` writes for any config with the
+diagnostics on (:func:`write_diagnostics_table`), so the default's ``results/tables/`` has it too.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from cotmask.diagnostics import read_rows, summarize_diagnostics
+from cotmask.report.evaluations import TableInputError
 from cotmask.report.formatting import Table, format_accuracy, format_delta, format_number
 from cotmask.report.outputs import MAP_FILES, regime_map_paths  # noqa: F401  (MAP_FILES: re-exported)
 from cotmask.report.plots import save_figure
@@ -80,8 +84,17 @@ def diagnostics_rows(runs: Sequence[Mapping[str, Any]]) -> list[dict]:
     return rows
 
 
-def diagnostics_table(rows: list[dict]) -> Table:
-    """Means over seeds of each cell and method's final accuracies, gaps and best epoch."""
+def subset_size(runs: Sequence[Mapping[str, Any]]) -> int | None:
+    """The problems in each diagnostics subset, when every run measured on the same number (the
+    ``settings.n_items`` of its epoch rows); None when they differ or are not recorded."""
+    sizes = {row.get("settings", {}).get("n_items") for run in runs
+             for row in read_rows(Path(run["dir"]) / "diagnostics.jsonl")}
+    return sizes.pop() if len(sizes) == 1 else None
+
+
+def diagnostics_table(rows: list[dict], items: int | None = 100) -> Table:
+    """Means over seeds of each cell and method's final accuracies, gaps and best epoch (``items``: problems
+    in each subset, for the note)."""
     frame = pd.DataFrame(rows, columns=["model", "train_set", "method", "seed", *DIAGNOSTIC_FIELDS])
     grouped = frame.groupby(["model", "train_set", "method"], sort=False)
     numeric = grouped[list(DIAGNOSTIC_FIELDS)].mean().reset_index()
@@ -96,10 +109,23 @@ def diagnostics_table(rows: list[dict]) -> Table:
     return Table(
         "diagnostics", "Overfitting diagnostics of every fine-tune (means over seeds)", numeric,
         pd.DataFrame(display, columns=list(display[0]) if display else ["Cell"]),
-        ["Greedy plain-decoding accuracy (%) and clean (unmasked) teacher-forced loss on fixed 100-problem "
-         "subsets of the training set and of the test set at the last epoch; gap = train − test accuracy "
-         "(points) and test − train loss; best epoch by test-subset accuracy (cotmask.diagnostics)."],
+        ["Greedy plain-decoding accuracy (%) and clean (unmasked) teacher-forced loss on fixed "
+         + (f"{items}-problem " if items else "") + "subsets of the training set and of the test set at the "
+         "last epoch; gap = train − test accuracy (points) and test − train loss; best epoch by test-subset "
+         "accuracy (cotmask.diagnostics)."],
     )
+
+
+def write_diagnostics_table(runs: Sequence[Mapping[str, Any]], tables_dir: str | os.PathLike) -> list[Path]:
+    """The diagnostics table of ``runs`` (model, train_set, method, seed, dir) as ``tables_dir/diagnostics.*``,
+    the one :func:`cotmask.report.build_tables` writes for a config with diagnostics on; every run must have
+    its ``diagnostics.jsonl`` (a fine-tune made without diagnostics is named, not left out)."""
+    missing = [str(Path(run["dir"]) / "diagnostics.jsonl") for run in runs
+               if not (Path(run["dir"]) / "diagnostics.jsonl").is_file()]
+    if missing:
+        raise TableInputError(f"{missing[0]}: no overfitting diagnostics (fine-tuned with diagnostics off?)"
+                              + (f"; {len(missing) - 1} more runs lack theirs" if len(missing) > 1 else ""))
+    return diagnostics_table(diagnostics_rows(runs), subset_size(runs)).write(Path(tables_dir))
 
 
 def plot_map(rows: list[dict], path: str | os.PathLike, *, title: str) -> None:
@@ -169,7 +195,7 @@ def build_regime_map(comparisons_csv: str | os.PathLike, runs: Sequence[Mapping[
     rows = map_rows(comparisons, regime["points"], treatments=sorted(set(comparisons["treatment"])),
                     controls=["sft", "sft_long"], benchmarks=[in_distribution, pooled], decoding=regime["decoding"])
     map_table(rows).write(Path(out_dir) / "tables")
-    diagnostics_table(diagnostics_rows(runs)).write(Path(out_dir) / "tables")
+    diagnostics_table(diagnostics_rows(runs), subset_size(runs)).write(Path(out_dir) / "tables")
     plot_map([r for r in rows if r["benchmark"] == in_distribution], paths["figures/regime_map.png"],
              title=f"Paired differences at each point of the map, {in_distribution} ({regime['decoding']})")
     plot_samples_seen(runs, paths["figures/fig2_samples_seen.png"],

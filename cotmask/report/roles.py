@@ -19,4 +19,4 @@ ROLE_LABELS: dict[str, str] = {
     POOLED_ROLE: "GSM-IC pooled",
 }
 #: decodings in the order of the tables (others follow alphabetically).
-DECODINGS: tuple[str, ...] = ("plain", "calc")
+DECODINGS: tuple[str, ...] = ("plain", "calc", "hybrid")
