@@ -38,6 +38,16 @@ def analysis_cells(config: dict, key: str, settings: dict) -> list[dict]:
     return [cell for cell, name in zip(cells, names) if name in chosen]
 
 
+def find_run(runs: list[dict], model: str, train_set: str, method: str, seed, analysis: str) -> dict:
+    """The run of one fine-tune among an analysis' ``runs`` (seed compared as text: wildcards are strings);
+    LookupError naming the ``analysis`` when the config has none."""
+    wanted = (model, train_set, method, str(seed))
+    for run in runs:
+        if (run["model"], run["train_set"], run["method"], str(run["seed"])) == wanted:
+            return run
+    raise LookupError(f"no {analysis} run of {(model, train_set, method, seed)} in the config")
+
+
 def dependency_file(model: str, train_set: str, method: str, seed) -> str:
     """Output of one dependency job."""
     return f"{DEPENDENCY}/{model}/{train_set}/{method}/seed{seed}.json"
@@ -106,11 +116,7 @@ class DependencyPlan:
         return list(runs.values())
 
     def _dependency_run(self, model: str, train_set: str, method: str, seed) -> dict:
-        wanted = (model, train_set, method, str(seed))
-        for run in self.dependency_runs():
-            if (run["model"], run["train_set"], run["method"], str(run["seed"])) == wanted:
-                return run
-        raise LookupError(f"no dependency run of {(model, train_set, method, seed)} in the config")
+        return find_run(self.dependency_runs(), model, train_set, method, seed, "dependency")
 
     def dependency_job_counts(self) -> dict[str, int]:
         runs = self.dependency_runs()

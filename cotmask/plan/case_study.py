@@ -8,7 +8,7 @@ Off by default (``enabled: false``): then it plans no job and adds no target.
 
 from __future__ import annotations
 
-from cotmask.plan.analysis import analysis_cells
+from cotmask.plan.analysis import analysis_cells, find_run
 from cotmask.plan.params import canonical
 from cotmask.plan.paths import ft_dir
 from cotmask.plan.schema import ConfigError
@@ -70,10 +70,7 @@ class CaseStudyPlan:
         return list(runs.values())  # none when no cell has a GSM8K-scored benchmark: no job
 
     def _case_study_run(self, model: str, train_set: str, method: str, seed) -> dict:
-        for run in self.case_study_runs():
-            if (run["model"], run["train_set"], run["method"], str(run["seed"])) == (model, train_set, method, str(seed)):
-                return run
-        raise LookupError(f"no case-study run of {(model, train_set, method, seed)} in the config")
+        return find_run(self.case_study_runs(), model, train_set, method, seed, "case-study")
 
     def case_study_job_counts(self) -> dict[str, int]:
         runs = self.case_study_runs()
