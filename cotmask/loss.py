@@ -118,7 +118,7 @@ _LABEL_PATH_ARGUMENTS = frozenset({"input_ids", "attention_mask", "position_ids"
                                    "use_cache"})
 
 
-def use_label_logits(model: Any, *, buckets: int = 1) -> bool:
+def use_label_logits(model: Any, *, buckets: int = 1, decoder: Any = None) -> bool:
     """Make ``model(input_ids=..., labels=...)`` compute its loss with :func:`label_logits_loss`.
 
     The model's ``forward`` is wrapped (on this instance only; nothing is saved with the model): a call with
@@ -127,14 +127,16 @@ def use_label_logits(model: Any, *, buckets: int = 1) -> bool:
     original forward. Because the Trainer, DDP and FSDP all call the model, the Trainer's own
     ``compute_loss`` and its gradient-accumulation normalisation are unchanged. Returns False (and changes
     nothing) for an architecture :func:`supports_label_logits` does not cover. ``model.label_logits_counts``
-    counts the training calls of each path. ``buckets`` is :func:`label_logits_loss`'s (a second call
-    updates it).
+    counts the training calls of each path. ``buckets`` and ``decoder`` (e.g. the ``torch.compile``-d decoder
+    of :func:`cotmask.compile.compile_decoder`) are :func:`label_logits_loss`'s (a second call updates them).
     """
     if not supports_label_logits(model):
         return False
     if buckets < 1:
         raise ValueError(f"length_buckets must be >= 1, got {buckets}")
     model.label_logits_buckets = int(buckets)
+    # a plain attribute, not a registered submodule: the compiled decoder must not enter the state dict
+    object.__setattr__(model, "label_logits_decoder", decoder)
     if getattr(model, "label_logits_counts", None) is not None:
         return True
     original = model.forward
@@ -147,7 +149,8 @@ def use_label_logits(model: Any, *, buckets: int = 1) -> bool:
             counts["full_logits"] += 1
             return original(*args, **kwargs)
         counts["label_logits"] += 1
-        loss = label_logits_loss(model, kwargs, kwargs.get("num_items_in_batch"), buckets=model.label_logits_buckets)
+        loss = label_logits_loss(model, kwargs, kwargs.get("num_items_in_batch"), buckets=model.label_logits_buckets,
+                                 decoder=model.label_logits_decoder)
         return CausalLMOutputWithPast(loss=loss)
 
     model.forward = forward

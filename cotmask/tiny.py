@@ -214,6 +214,8 @@ def build_base_model(
     group_by_length: bool = False,
     label_logits_only: bool = True,
     length_buckets: int = 1,
+    compile: bool = False,
+    compile_cache_dir: str | None = None,
 ) -> dict:
     """Randomly initialise a tiny model of ``shape`` and pretrain it on the corpus; save into ``out_dir``.
 
@@ -221,9 +223,9 @@ def build_base_model(
     AdamW with a cosine schedule and 5 % warm-up, ``pretrain_epochs`` passes (0 = save the random init).
     ``out_dir`` receives the model and tokenizer (``save_pretrained``) and ``pretrain_metrics.json``,
     atomically; with ``checkpoint_dir`` an interrupted pretraining resumes from its last epoch.
-    ``group_by_length``, ``label_logits_only`` and ``length_buckets`` are the fine-tuning's speed settings
-    (:class:`cotmask.train.FinetuneConfig`). The arguments are converted by their type hints
-    (:mod:`cotmask.settings`) and checked before any work. Returns the metrics.
+    ``group_by_length``, ``label_logits_only``, ``length_buckets``, ``compile`` and ``compile_cache_dir`` are
+    the fine-tuning's speed settings (:class:`cotmask.train.FinetuneConfig`). The arguments are converted by
+    their type hints (:mod:`cotmask.settings`) and checked before any work. Returns the metrics.
 
     (Long because it is the workflow's one entry point for a base model: checks, model, corpus, training and
     metrics in order; each step is a call into the functions above or :func:`cotmask.train.run_training`.)
@@ -276,6 +278,8 @@ def build_base_model(
         lr_warmup_ratio=0.05, lr_scheduler="cosine", weight_decay=0.0, max_grad_norm=1.0, seed=seed,
         logging_steps=max(1, len(dataset) // batch_size // 5), group_by_length=group_by_length,
     )
+    if compile:  # only compiled runs carry the key: an eager run's settings and fingerprint are what they were
+        settings["compile"] = True
     fingerprint = settings_fingerprint(
         {**settings, "threads": None, "corpus": [file_signature(f) for f in corpus_files],
          "tokenizer": file_signature(tokenizer_dir)})
@@ -283,7 +287,8 @@ def build_base_model(
         model=model, tokenizer=tokenizer, dataset=dataset, collator=collator, output_dir=out_dir,
         checkpoint_dir=checkpoint_dir, fingerprint=fingerprint, trainer_args=trainer_args,
         metrics_name="pretrain_metrics.json", metrics_extra=extra,
-        label_logits_only=label_logits_only, length_buckets=length_buckets,
+        label_logits_only=label_logits_only, length_buckets=length_buckets, compile=compile,
+        compile_cache_dir=compile_cache_dir,
     )
 
 

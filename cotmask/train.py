@@ -76,7 +76,7 @@ LR_SCHEDULERS = (
 NON_TRAINING_FIELDS = (
     "output_dir", "checkpoint_dir", "threads", "logging_steps", "save_total_limit",
     "diagnostics_test_file", "diagnostics_items", "diagnostics_max_new_tokens", "diagnostics_batch_size",
-    "diagnostics_scoring",
+    "diagnostics_scoring", "compile_cache_dir",
 )
 CHECKPOINT_FINGERPRINT = "cotmask_run.json"
 # the per-step noise record of the completed epochs, next to the checkpoints (kept across a resume)
@@ -107,7 +107,9 @@ class FinetuneConfig:
     same loss and gradients, without the question's and the padding's logits; architectures it does not cover
     fall back to the model's own loss); with it, ``length_buckets > 1`` runs the decoder on that many groups
     of a batch's rows of similar length, each without its all-padding columns (the same batch and loss, less
-    padding). ``group_by_length`` is different in kind: the Trainer's length-grouped sampler changes which
+    padding). ``compile`` runs that path's decoder ``torch.compile``-d (:mod:`cotmask.compile`: the same
+    function up to rounding; kernels cached in ``compile_cache_dir``, torch's default folder when None).
+    ``group_by_length`` is different in kind: the Trainer's length-grouped sampler changes which
     examples share a batch, so it changes the optimisation (off by default; docs/speed.md).
     """
 
@@ -139,6 +141,8 @@ class FinetuneConfig:
     group_by_length: bool = False
     label_logits_only: bool = True
     length_buckets: int = 1
+    compile: bool = False
+    compile_cache_dir: str | None = None
     training_args: dict = field(default_factory=dict)
     diagnostics_test_file: str | None = None
     diagnostics_items: int = 100
@@ -261,6 +265,8 @@ class FinetuneConfig:
         data = {k: v for k, v in self.to_dict().items() if k not in NON_TRAINING_FIELDS}
         if data["mask"]["attend_noised"]:  # added later: at its default, the fingerprint is the one from before
             del data["mask"]["attend_noised"]
+        if not data["compile"]:  # likewise: an eager run keeps the fingerprint it had before the key existed
+            del data["compile"]
         data["_inputs"] = [file_signature(self.train_file), file_signature(self.base_model)]
         return settings_fingerprint(data)
 
@@ -471,12 +477,17 @@ def run_training(
     trainer_class: type | None = None,
     label_logits_only: bool = False,
     length_buckets: int = 1,
+    compile: bool = False,
+    compile_cache_dir: str | None = None,
     finalize: Callable[[Path, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` on ``dataset`` with ``collator``; resume from ``checkpoint_dir``; save to ``output_dir``.
 
     With ``label_logits_only`` the model's training loss is :func:`cotmask.loss.label_logits_loss` with
     ``length_buckets`` (where the architecture is covered; otherwise one log line and the model's own loss).
+    ``compile`` runs that loss's decoder ``torch.compile``-d (:mod:`cotmask.compile`, kernels cached in
+    ``compile_cache_dir``); it needs the label path, and without it or without a compiler backend the run
+    trains eagerly after one log line.
 
     ``trainer_args`` are TrainingArguments keyword arguments (epochs, batch size, schedule, ...); this
     function fixes the ones the contract depends on (epoch checkpoints in ``checkpoint_dir``,
@@ -484,8 +495,20 @@ def run_training(
     written to ``output_dir/<metrics_name>``. ``finalize(folder, metrics)`` may add files to the output folder
     and entries to the metrics before both are written (the folder gets its final name afterwards).
     """
-    if label_logits_only and not use_label_logits(model, buckets=length_buckets):
+    label_path = label_logits_only and use_label_logits(model, buckets=length_buckets)
+    if label_logits_only and not label_path:
         log(f"label_logits_only: {type(model).__name__} is not covered by cotmask.loss; using the model's own loss")
+    compiled = None
+    if compile and not label_path:
+        log("compile: only the label-logits loss path is compiled (label_logits_only on a covered architecture); "
+            "training eagerly")
+    elif compile:
+        from cotmask.compile import compile_decoder
+
+        compiled = compile_decoder(model, cache_dir=compile_cache_dir)
+        use_label_logits(model, buckets=length_buckets, decoder=compiled)
+    if compile:  # only runs that ask for it carry the keys: an eager run's metrics are what they were
+        metrics_extra = {**metrics_extra, "compiled": compiled is not None}
     scratch = None
     if checkpoint_dir is None:
         scratch = tempfile.mkdtemp(prefix="cotmask-trainer-")
@@ -580,6 +603,10 @@ def _run_training(
         "train_sampling_strategy": str(args.train_sampling_strategy),
         "optimizer": str(args.optim),
     }
+    if metrics.get("compiled"):
+        from cotmask.compile import compile_seconds
+
+        metrics["compile_time_s"] = compile_seconds()
     _save_output(trainer, Path(output_dir), metrics, metrics_name, finalize)
     if trainer.is_world_process_zero():
         log(f"wrote {output_dir} ({state.global_step} optimizer steps, {wall:.1f} s)")
@@ -786,6 +813,8 @@ def finetune(
         trainer_class=trainer_class,
         label_logits_only=cfg.label_logits_only,
         length_buckets=cfg.length_buckets,
+        compile=cfg.compile,
+        compile_cache_dir=cfg.compile_cache_dir,
         finalize=finalize,
     )
 

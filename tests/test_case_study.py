@@ -301,7 +301,7 @@ def test_the_default_and_the_map_run_it_on_their_gsm_fine_tunes_the_other_studie
         (model, method) for model in ("llama", "mistral") for method in ("sft", "sft_long", "mft")}
     assert default.job_counts()["case_study"] == 18  # 2 shapes x 3 methods x 3 seeds
     regime = Plan(load_config(REPO / "config" / "regime.yaml"))
-    assert regime.job_counts()["case_study"] == regime.job_counts()["finetune"] == 84  # every point of the map
+    assert regime.job_counts()["case_study"] == regime.job_counts()["finetune"] == 111  # every point of the map
 
 
 def test_cells_selects_the_measured_cells_and_names_an_unknown_one():

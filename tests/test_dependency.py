@@ -366,8 +366,8 @@ def test_the_plan_runs_the_smoke_cells_with_a_gsm_test_and_nothing_by_default():
     default = Plan(load_config(repo / "config" / "config.yaml"))
     assert default.job_counts()["dependency"] == 18  # both shapes' gsm cells: 3 methods x 3 seeds
     regime = Plan(load_config(repo / "config" / "regime.yaml"))
-    assert len({(r["model"], r["train_set"]) for r in regime.dependency_runs()}) == 9  # every point of the map
-    assert regime.job_counts()["dependency"] == 84
+    assert len({(r["model"], r["train_set"]) for r in regime.dependency_runs()}) == 12  # every point of the map
+    assert regime.job_counts()["dependency"] == 111
     config = load_config(repo / "config" / "smoke.yaml")
     config["analyses"]["dependency"]["cells"] = ["llama/rft"]
     assert [(r["train_set"], r["method"]) for r in Plan(config).dependency_runs()] == [("rft", "sft")]

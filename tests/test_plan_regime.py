@@ -60,6 +60,23 @@ def test_the_regime_selection_reads_sft_only_runs_of_every_candidate(regime):
     assert regime.finetune_inputs("same", "n125")["diagnostics"] == regime.benchmark_file("r_test")
 
 
+def test_points_that_are_not_candidates_leave_the_selection_alone(regime):
+    """The combination points (``candidate: false``) are mapped but never selected: the selection's params,
+    and so its output, are those of the config without them."""
+    points = regime.config["regime"]["points"]
+    extra = [p for p in points if not p["candidate"]]
+    assert {p["axis"] for p in extra} == {"combination"}
+    assert {(p["model"], p["train_set"]) for p in extra}.isdisjoint(regime.regime_candidates())
+    cfg = raw("regime")
+    cfg["regime"]["points"] = [p for p in cfg["regime"]["points"] if p.get("candidate", True)]
+    without = Plan(validated_config(cfg))
+    assert without.regime_selection_settings() == regime.regime_selection_settings()
+    assert without.regime_selection_inputs() == regime.regime_selection_inputs()
+    # the map itself reports them
+    cells = {(r["model"], r["train_set"]) for r in regime.regime_map_runs()}
+    assert {("disjoint_big", "n1000"), ("same_big", "n250"), ("disjoint", "n2000")} <= cells
+
+
 def test_the_regime_fine_tuning_sets_are_prefixes_of_one_split(regime):
     limits = {name: spec["finetune"]["limit"] for name, spec in regime.config["train_sets"].items()}
     assert limits == {"n125": 125, "n250": 250, "n500": 500, "n1000": 1000, "n2000": 2000, "n1000_lr_low": 1000}

@@ -90,6 +90,8 @@ def with_explicit_defaults(cfg: dict) -> dict:
     cfg["training"]["lr_scheduler"] = "cosine"
     cfg["methods"]["mft"]["positions"] = "answer"
     cfg["models"]["llama"]["tiny"]["pretrain"]["seed"] = 0
+    cfg["models"]["mistral"]["tiny"]["pretrain"]["compile"] = False
+    cfg["training"]["compile"] = False
     cfg["evaluation"]["n_bootstrap"] = 1000
     cfg["tables"]["confidence"] = 0.95
     return cfg
@@ -167,6 +169,17 @@ def test_an_augmentation_option_reruns_its_dataset_and_what_trains_on_it(recorde
     assert rules_of(jobs).keys() == {"augment", "finetune", "evaluate", "tables", "all"}
     assert {m for m, t, _, _ in finetunes_of(jobs)} == {"mistral"}
     assert {t for _, t, _, _ in finetunes_of(jobs)} == {"metamath"}
+
+
+def test_compiling_one_base_models_pretraining_reruns_that_model_and_what_trains_on_it(recorded):
+    """models.llama.tiny.pretrain.compile (a speed setting: the same function up to rounding, but other
+    floating-point results) reruns llama's base model and its descendants; mistral's jobs stay."""
+    cfg = load(CONFIGS["smoke"])
+    cfg["models"]["llama"]["tiny"]["pretrain"]["compile"] = True
+    jobs = plan_after(recorded, dump(cfg, sort_keys=False))
+    assert [w["model"] for r, w in jobs if r == "base_model"] == ["llama"]
+    assert {m for m, _, _, _ in finetunes_of(jobs)} == {"llama"}
+    assert {m for m, _, _, _ in finetunes_of(jobs, "evaluate")} == {"llama"}
 
 
 def test_a_tables_option_reruns_the_tables_only(recorded):

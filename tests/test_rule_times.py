@@ -137,3 +137,35 @@ def test_profile_job_splits_a_real_fine_tune_into_phases_that_do_not_overlap(tmp
     bad = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "profile_job.py"), "--model-dir",
                           str(tmp_path)], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith(f"error: {tmp_path}: no train_metrics.json")
+
+
+def test_bench_compile_summarises_eager_against_warm_runs_and_rebuilds_the_job_commands(tmp_path):
+    spec = importlib.util.spec_from_file_location("bench_compile", ROOT / "benchmarks" / "bench_compile.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+
+    def row(kind, job, loop, compile_s):
+        return {"kind": kind, "job_wall_s": job, "train_wall_s": loop, "compile_s": compile_s}
+
+    rows = [row("eager", 30, 20, 0), row("cold", 110, 95, 76), row("warm", 40, 28, 13), row("eager", 32, 20, 0),
+            row("warm", 38, 26, 13)]
+    s = tool.summary(rows)
+    assert s["eager_job_s"] == 31 and s["warm_job_s"] == 39 and s["cold_compile_s"] == 76
+    assert s["job_ratio_eager_over_warm"] == round(31 / 39, 3)
+    assert s["loop_ratio_eager_over_warm_without_compile"] == round(20 / 14, 3)  # (28 + 26) / 2 - 13
+    assert s["break_even_loop_s"] == round(13 / (1 - 14 / 20), 1)  # the loop length where compiling pays
+    assert tool.compile_arguments("eager", "finetune", tmp_path) == []
+    assert tool.compile_arguments("warm", "finetune", tmp_path) == [
+        "--set", "compile=true", "--set", f"compile_cache_dir={tmp_path}"]
+    assert tool.compile_arguments("cold", "pretrain", tmp_path)[0] == "--compile"
+
+
+def test_pretrain_padding_counts_the_positions_the_length_buckets_compute():
+    spec = importlib.util.spec_from_file_location("pretrain_padding", ROOT / "benchmarks" / "pretrain_padding.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    lengths = [2, 2, 4, 8]  # one batch of 4 (any shuffle): collated 4 x 8 positions for 16 real tokens
+    assert tool.computed_padding(lengths, 4, 1) == 0.5
+    assert tool.computed_padding(lengths, 4, 2) == 1 - 16 / (2 * 2 + 2 * 8)  # groups [2, 2] and [4, 8]
+    assert tool.computed_padding(lengths, 4, 4) == 0.0  # one row per group: no padding
+    assert tool.computed_padding([3] * 9, 4, 1) == 0.0  # equal lengths: nothing to pad

@@ -42,7 +42,8 @@ def _pretrain(args: argparse.Namespace) -> int:
         sliding_window=args.sliding_window, pretrain_epochs=args.epochs, pretrain_lr=args.lr,
         batch_size=args.batch_size, max_length=args.max_length, seed=args.seed, threads=args.threads,
         checkpoint_dir=args.checkpoint_dir, group_by_length=args.group_by_length,
-        label_logits_only=not args.full_logits, length_buckets=args.length_buckets,
+        label_logits_only=not args.full_logits, length_buckets=args.length_buckets, compile=args.compile,
+        compile_cache_dir=args.compile_cache_dir,
     )
     print_json({k: metrics.get(k) for k in ("n_parameters", "optimizer_steps", "train_wall_time_s")})
     return 0
@@ -142,6 +143,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="run the decoder on this many groups of a batch's rows of similar length (less padding)")
     pre.add_argument("--full-logits", action="store_true",
                      help="project every position onto the vocabulary (the model's own loss) instead of the labelled ones")
+    pre.add_argument("--compile", action="store_true",
+                     help="torch.compile the decoder of the training step (cotmask.compile; eager when no compiler)")
+    pre.add_argument("--compile-cache-dir", default=None,
+                     help="inductor's kernel cache, shared by the runs that name it (default: torch's own folder)")
 
     train = add_command(
         subparsers, "train", _train, help="fine-tune a model with MFT or SFT (FinetuneConfig in YAML/JSON)",

@@ -18,6 +18,7 @@ from cotmask.plan.checks import check_config, check_names, check_tables
 from cotmask.plan.job_checks import check_job_settings
 from cotmask.plan.diagnostics import DiagnosticsPlan
 from cotmask.plan.paths import (
+    COMPILE_CACHE,
     DATA,
     base_model_dir,
     card_file,
@@ -38,6 +39,15 @@ from cotmask.report import output_paths
 from cotmask.report.options import OPTION_DEFAULTS as TABLE_OPTION_DEFAULTS
 
 AUGMENT_KINDS = ("metamath_style", "pot_mix", "concat")
+
+
+def with_compile(settings: dict, compile: bool) -> dict:
+    """``settings`` with ``compile`` and the run's shared kernel cache when compiling; without either key
+    otherwise, so that an eager job's params (and so its rerun trigger) are those it had before the key."""
+    settings.pop("compile", None)
+    if compile:
+        settings.update({"compile": True, "compile_cache_dir": COMPILE_CACHE})
+    return settings
 
 
 class Plan(DiagnosticsPlan, RegimeMapPlan, CaseStudyPlan, DependencyPlan):
@@ -316,7 +326,7 @@ class Plan(DiagnosticsPlan, RegimeMapPlan, CaseStudyPlan, DependencyPlan):
                 "length_buckets": pretrain["length_buckets"],
             }
         )
-        return canonical(settings)
+        return canonical(with_compile(settings, pretrain["compile"]))
 
     def finetune_inputs(self, model: str, train_set: str) -> dict[str, str]:
         """The training file, the tiny base model's directory when it is built in the DAG, and the test file
@@ -344,7 +354,7 @@ class Plan(DiagnosticsPlan, RegimeMapPlan, CaseStudyPlan, DependencyPlan):
         settings["prompt_template"] = self.config["prompt_template"]
         settings["seed"] = int(seed)
         settings.update(self.diagnostics_settings(model, train_set))
-        return canonical(settings)
+        return canonical(with_compile(settings, settings.pop("compile", False)))
 
     def evaluation_plan(self, model: str, train_set: str, method: str, seed) -> list[tuple[str, str]]:
         """(benchmark, decoding) pairs the config asks of one fine-tune (cells and sweeps, each once)."""

@@ -14,6 +14,9 @@ FT = "work/models/ft"
 CKPT = "work/checkpoints"
 EVALS = "work/evals"
 CARDS = "work/cards"
+#: inductor's kernel cache, shared by the compiled training jobs of a run (config keys training.compile and
+#: models.*.tiny.pretrain.compile; cotmask.compile)
+COMPILE_CACHE = "work/compile-cache"
 
 REF_SEP = "/"
 

@@ -60,16 +60,19 @@ class RegimeMapPlan:
         return [str(path) for path in regime_map_paths(self.config["results_dir"]).values()]
 
     def regime_selection_settings(self) -> dict:
-        """The rule's params: the config's regime section, the index records it reads, the metrics files."""
+        """The rule's params: the config's regime section with its candidate points only (a point added
+        with ``candidate: false`` does not rerun the selection), the index records it reads, the metrics
+        files."""
         runs = set(self._regime_runs())
         records = [r for r in self.index_records if (r["model"], r["train_set"], r["method"], r["seed"]) in runs]
         sft_long: dict[str, list[str]] = {}
         for model, train_set, method, seed in self._regime_runs(("sft_long",)):
             sft_long.setdefault(f"{model}/{train_set}", []).append(ft_dir(model, train_set, method, seed))
         models = sorted({model for model, _ in self.regime_candidates()})
+        regime = self.config["regime"]
         return canonical(
             {
-                "regime": self.config["regime"],
+                "regime": {**regime, "points": [point for point in regime["points"] if point["candidate"]]},
                 "records": records,
                 "base_metrics": {model: f"{base_model_dir(model)}/pretrain_metrics.json" for model in models},
                 "sft_long_runs": sft_long,

@@ -129,20 +129,28 @@ def write_diagnostics_table(runs: Sequence[Mapping[str, Any]], tables_dir: str |
 
 
 def plot_map(rows: list[dict], path: str | os.PathLike, *, title: str) -> None:
-    """One panel per axis: each treatment − control difference (MFT − SFT, MFT − SFT-long, SFT-long − SFT)
-    with its 95 % CI, a zero line, the axis' values in config order."""
+    """One panel per axis (columns) and benchmark (rows: in distribution, then the pooled distractor sets):
+    each treatment − control difference (MFT − SFT, MFT − SFT-long, SFT-long − SFT) with its 95 % CI, a zero
+    line, the axis' values in config order; one legend below the panels."""
     frame = pd.DataFrame(rows)
     axes_names = list(dict.fromkeys(frame["axis"])) if not frame.empty else ["(no data)"]
-    figure = Figure(figsize=(3.0 * len(axes_names) + 0.8, 3.6), layout="constrained")
-    panels = figure.subplots(1, len(axes_names), sharey=True, squeeze=False)[0]
+    benchmarks = list(dict.fromkeys(frame["benchmark_label"])) if not frame.empty else [""]
+    figure = Figure(figsize=(3.0 * len(axes_names) + 0.8, 3.2 * len(benchmarks) + 0.6), layout="constrained")
+    panels = figure.subplots(len(benchmarks), len(axes_names), sharey="row", squeeze=False)
     styles = {key: color for key, color in zip(sorted({(r["treatment"], r["control"]) for r in rows}),
                                                  sns.color_palette("colorblind"))}
-    for panel, axis in zip(panels, axes_names):
-        _plot_axis(panel, [r for r in rows if r["axis"] == axis], styles)
-        panel.set_title(axis)
-    panels[0].set_ylabel("treatment − control (points, 95% CI)")
+    for row, benchmark in zip(panels, benchmarks):
+        for panel, axis in zip(row, axes_names):
+            _plot_axis(panel, [r for r in rows if r["axis"] == axis and r["benchmark_label"] == benchmark], styles)
+            panel.set_title(f"{axis}: {benchmark}" if benchmark else axis)
+        row[0].set_ylabel("treatment − control (points, 95% CI)")
     if styles:
-        panels[-1].legend(fontsize="small", loc="best")
+        legend = {}
+        for panel in panels.ravel():
+            for handle, label in zip(*panel.get_legend_handles_labels()):
+                legend.setdefault(label, handle)
+        figure.legend(list(legend.values()), list(legend), loc="outside lower center", ncols=len(legend),
+                      fontsize="small")
     figure.suptitle(title)
     save_figure(figure, path)
 
@@ -196,8 +204,8 @@ def build_regime_map(comparisons_csv: str | os.PathLike, runs: Sequence[Mapping[
                     controls=["sft", "sft_long"], benchmarks=[in_distribution, pooled], decoding=regime["decoding"])
     map_table(rows).write(Path(out_dir) / "tables")
     diagnostics_table(diagnostics_rows(runs), subset_size(runs)).write(Path(out_dir) / "tables")
-    plot_map([r for r in rows if r["benchmark"] == in_distribution], paths["figures/regime_map.png"],
-             title=f"Paired differences at each point of the map, {in_distribution} ({regime['decoding']})")
+    plot_map(rows, paths["figures/regime_map.png"],
+             title=f"Paired differences at each point of the map ({regime['decoding']} decoding)")
     plot_samples_seen(runs, paths["figures/fig2_samples_seen.png"],
                       title="Accuracy on a fixed test subset against training samples seen")
     return paths
