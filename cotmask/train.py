@@ -43,7 +43,7 @@ from cotmask.checkpoints import file_signature, replace_dir, settings_fingerprin
 from cotmask.diagnostics import DIAGNOSTICS_FILE, DiagnosticsSettings
 from cotmask.epoch_diagnostics import EpochDiagnostics, prepare_subset
 from cotmask.encoding import encode_records
-from cotmask.loss import use_label_logits
+from cotmask.loss import supports_label_logits, use_label_logits
 from cotmask.masking import (
     MaskingConfig,
     MaskRatioCallback,
@@ -78,6 +78,9 @@ NON_TRAINING_FIELDS = (
     "diagnostics_test_file", "diagnostics_items", "diagnostics_max_new_tokens", "diagnostics_batch_size",
     "diagnostics_scoring", "compile_cache_dir",
 )
+#: training fields added after checkpoints existed, with their defaults: left out of the fingerprint while at
+#: the default, so that earlier checkpoints stay valid ("mask", name) for a masking field
+FIELDS_ADDED_LATER = {("mask", "attend_noised"): True, ("compile",): False}
 CHECKPOINT_FINGERPRINT = "cotmask_run.json"
 # the per-step noise record of the completed epochs, next to the checkpoints (kept across a resume)
 NOISE_RECORD_FILE = "noise_record.json"
@@ -263,10 +266,10 @@ class FinetuneConfig:
         """Hash of what determines the trained weights (used to match existing checkpoints to this run):
         the training fields plus the size and modification time of the train file and base model files."""
         data = {k: v for k, v in self.to_dict().items() if k not in NON_TRAINING_FIELDS}
-        if data["mask"]["attend_noised"]:  # added later: at its default, the fingerprint is the one from before
-            del data["mask"]["attend_noised"]
-        if not data["compile"]:  # likewise: an eager run keeps the fingerprint it had before the key existed
-            del data["compile"]
+        for *owner, name in FIELDS_ADDED_LATER:  # at their default: the fingerprint from before they existed
+            fields = data["mask"] if owner else data
+            if fields[name] == FIELDS_ADDED_LATER[(*owner, name)]:
+                del fields[name]
         data["_inputs"] = [file_signature(self.train_file), file_signature(self.base_model)]
         return settings_fingerprint(data)
 
@@ -495,17 +498,18 @@ def run_training(
     written to ``output_dir/<metrics_name>``. ``finalize(folder, metrics)`` may add files to the output folder
     and entries to the metrics before both are written (the folder gets its final name afterwards).
     """
-    label_path = label_logits_only and use_label_logits(model, buckets=length_buckets)
+    label_path = label_logits_only and supports_label_logits(model)
     if label_logits_only and not label_path:
         log(f"label_logits_only: {type(model).__name__} is not covered by cotmask.loss; using the model's own loss")
-    compiled = None
     if compile and not label_path:
         log("compile: only the label-logits loss path is compiled (label_logits_only on a covered architecture); "
             "training eagerly")
-    elif compile:
+    compiled = None
+    if compile and label_path:
         from cotmask.compile import compile_decoder
 
         compiled = compile_decoder(model, cache_dir=compile_cache_dir)
+    if label_path:
         use_label_logits(model, buckets=length_buckets, decoder=compiled)
     if compile:  # only runs that ask for it carry the keys: an eager run's metrics are what they were
         metrics_extra = {**metrics_extra, "compiled": compiled is not None}

@@ -42,9 +42,9 @@ AUGMENT_KINDS = ("metamath_style", "pot_mix", "concat")
 
 
 def with_compile(settings: dict, compile: bool) -> dict:
-    """``settings`` with ``compile`` and the run's shared kernel cache when compiling; without either key
-    otherwise, so that an eager job's params (and so its rerun trigger) are those it had before the key."""
-    settings.pop("compile", None)
+    """``settings`` (without a ``compile`` key) with ``compile`` and the run's shared kernel cache when
+    compiling; unchanged otherwise, so that an eager job's params (and so its rerun trigger) are those it had
+    before the key."""
     if compile:
         settings.update({"compile": True, "compile_cache_dir": COMPILE_CACHE})
     return settings
@@ -354,7 +354,8 @@ class Plan(DiagnosticsPlan, RegimeMapPlan, CaseStudyPlan, DependencyPlan):
         settings["prompt_template"] = self.config["prompt_template"]
         settings["seed"] = int(seed)
         settings.update(self.diagnostics_settings(model, train_set))
-        return canonical(with_compile(settings, settings.pop("compile", False)))
+        compile = settings.pop("compile", False)
+        return canonical(with_compile(settings, compile))
 
     def evaluation_plan(self, model: str, train_set: str, method: str, seed) -> list[tuple[str, str]]:
         """(benchmark, decoding) pairs the config asks of one fine-tune (cells and sweeps, each once)."""
