@@ -6,6 +6,11 @@ output vocabulary (unless ``--allow-eos``), so every problem decodes ``--max-new
 numbers compare decoding speed, not the accidental answer lengths of a random model.
 
     python benchmarks/bench_eval.py --out benchmarks/results/bench_eval.json
+
+``--compile`` adds the compiled decode step: batched plain decoding with the model's forward
+``torch.compile``-d (inductor, dynamic shapes, a cold kernel cache), with transformers' dynamic KV cache
+and with its static one; per variant the first call (which compiles) and the median of three decoding
+runs, against the eager model in the same process, and whether the text equals the eager text.
 """
 
 from __future__ import annotations
@@ -84,6 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--allow-eos", action="store_true", help="let the random model stop at EOS")
+    parser.add_argument("--compile", action="store_true", help="also time a torch.compile-d decode step")
     parser.add_argument("--out", default=None, help="JSON file for the results")
     args = parser.parse_args(argv)
 
@@ -122,9 +128,42 @@ def main(argv: list[str] | None = None) -> dict:
         speedup = round(batched["problems_per_s"] / single["problems_per_s"], 2)
         results[f"speedup_{'calc' if calculator else 'plain'}"] = speedup
         print(f"speed-up of batch {args.batch_size} over one-by-one (calculator={calculator}): {speedup}x")
+    if args.compile:
+        results["compiled_decoding"] = compiled_decoding(tokenizer, prompts, args)
     if args.out:
         write_json(results, args.out)
     return results
+
+
+def compiled_decoding(tokenizer, prompts: list[str], args) -> list[dict]:
+    """Eager vs compiled forward (dynamic and static KV cache) on batched plain decoding, one process."""
+    import os
+    import statistics
+    import tempfile
+
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-eval-inductor-")  # a cold cache
+    os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", str(args.threads))
+    variants = {"eager": (False, None), "compiled": (True, None), "compiled + static cache": (True, "static")}
+    rows, texts = [], {}
+    for name, (compiled, cache) in variants.items():
+        model = build_model(tokenizer, args.hidden, args.layers, args.heads, args.seed, args.allow_eos)
+        if compiled:
+            model.forward = torch.compile(model.forward, dynamic=True)
+        options = {"batch_size": args.batch_size, "cache_implementation": cache}
+        start = time.perf_counter()
+        generate(model, tokenizer, prompts[: args.batch_size], max_new_tokens=8, **options)
+        first = time.perf_counter() - start
+        seconds = []
+        for _ in range(3):
+            start = time.perf_counter()
+            texts[name] = generate(model, tokenizer, prompts, max_new_tokens=args.max_new_tokens, **options)
+            seconds.append(time.perf_counter() - start)
+        decode = statistics.median(seconds)
+        rows.append({"variant": name, "first_call_s": round(first, 2), "decode_s": round(decode, 3),
+                     "same_text_as_eager": texts[name] == texts["eager"]})
+        print(f"{name:24s} first call {first:6.1f} s  decoding {decode:6.3f} s  "
+              f"same text: {texts[name] == texts['eager']}", flush=True)
+    return rows
 
 
 if __name__ == "__main__":

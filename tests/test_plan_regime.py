@@ -77,6 +77,36 @@ def test_points_that_are_not_candidates_leave_the_selection_alone(regime):
     assert {("disjoint_big", "n1000"), ("same_big", "n250"), ("disjoint", "n2000")} <= cells
 
 
+def test_the_first_stage_is_the_maps_one_factor_points_job_for_job(regime):
+    """config/regime-one-factor.yaml (stage 1) runs exactly the map's candidate points, under the same names
+    and with the same settings, so that config/regime.yaml (stage 2) run after it adds only the combinations
+    and the analyses; and its selection is the map's."""
+    stage1 = Plan(load_config(REPO / "config" / "regime-one-factor.yaml"))
+    cells = {(cell["model"], cell["train_set"]) for cell in stage1.config["cells"]}
+    assert cells == set(regime.regime_candidates())
+    assert all(point["candidate"] for point in stage1.config["regime"]["points"])
+    assert not stage1.case_study_runs() and not stage1.dependency_runs()
+    assert stage1.results_dir == "results/regime/one-factor"
+    assert set(stage1.finetunes) < set(regime.finetunes)
+    assert set(stage1.datasets) <= set(regime.datasets)
+    assert stage1.tokenizer_settings() == regime.tokenizer_settings()
+    for dataset in stage1.datasets:
+        assert stage1.source_options(dataset) == regime.source_options(dataset), dataset
+    for model in stage1.tiny_models_used:
+        assert stage1.base_model_settings(model) == regime.base_model_settings(model), model
+        assert stage1.pretrain_corpus(model) == regime.pretrain_corpus(model), model
+    for model, train_set, method, seed in stage1.finetunes:
+        assert stage1.finetune_inputs(model, train_set) == regime.finetune_inputs(model, train_set)
+        assert stage1.finetune_settings(model, train_set, method, seed) == regime.finetune_settings(
+            model, train_set, method, seed
+        ), (model, train_set, method, seed)
+        assert stage1.evaluation_jobs(model, train_set, method, seed) == regime.evaluation_jobs(
+            model, train_set, method, seed
+        )
+    assert stage1.regime_selection_settings() == regime.regime_selection_settings()
+    assert stage1.regime_selection_inputs() == regime.regime_selection_inputs()
+
+
 def test_the_regime_fine_tuning_sets_are_prefixes_of_one_split(regime):
     limits = {name: spec["finetune"]["limit"] for name, spec in regime.config["train_sets"].items()}
     assert limits == {"n125": 125, "n250": 250, "n500": 500, "n1000": 1000, "n2000": 2000, "n1000_lr_low": 1000}

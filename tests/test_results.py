@@ -1,7 +1,7 @@
 """The committed results and the documentation agree: every result row the README or a docs/ page shows is
 a row of a table in a committed results folder (results/: the default run; results/full/: config/full.yaml;
-results/regime/: the regime map; results/regime/same-distribution/: the former default), and each folder's
-tables are the ones its summary.json describes."""
+results/regime/: the regime map; results/regime/one-factor/: its first stage; results/regime/same-distribution/:
+the former default), and each folder's tables are the ones its summary.json describes."""
 
 from __future__ import annotations
 
@@ -19,12 +19,13 @@ DOCUMENTS = [README, *sorted((ROOT / "docs").glob("*.md"))]
 TABLES = ROOT / "results" / "tables"
 DEFAULT, FULL = ROOT / "results", ROOT / "results" / "full"
 REGIME, FORMER_DEFAULT = ROOT / "results" / "regime", ROOT / "results" / "regime" / "same-distribution"
-#: every committed results folder (results_dir of config/config.yaml, full.yaml, regime.yaml,
-#: same-distribution.yaml)
+STAGE1 = REGIME / "one-factor"
 TABLE3 = ROOT / "results" / "table3"
 #: every committed results folder (results_dir of config/config.yaml, full.yaml, regime.yaml,
-#: same-distribution.yaml, table3.yaml)
-RESULT_DIRS = [path for path in (DEFAULT, FULL, REGIME, FORMER_DEFAULT, TABLE3) if (path / "summary.json").exists()]
+#: regime-one-factor.yaml, same-distribution.yaml, table3.yaml)
+RESULT_DIRS = [
+    path for path in (DEFAULT, FULL, REGIME, STAGE1, FORMER_DEFAULT, TABLE3) if (path / "summary.json").exists()
+]
 MODEL_ROW = re.compile(r"^\|\s*(llama|mistral)\s*\|")
 
 
@@ -204,3 +205,22 @@ def test_one_rule_writes_each_diagnostics_table():
     assert has_table == {"config": True, "smoke": True, "regime": False, "full": False, "same-distribution": False}
     assert "results/regime/tables/diagnostics.csv" in plans["regime"].regime_map_files()
     assert len(plans["config"].tables_diagnostics_runs()) == len(plans["config"].finetunes) == 26
+
+
+@pytest.mark.skipif(not (STAGE1 / "summary.json").exists(), reason="results/regime/one-factor not committed")
+def test_the_maps_first_stage_reproduces_the_maps_rows():
+    """results/regime/one-factor/ comes from a from-empty run of config/regime-one-factor.yaml; the map's
+    results/regime/ from runs over three sessions. The nine points are the same jobs (tests/test_plan_regime.py),
+    so every row of every stage-1 CSV table must be a row, byte for byte, of the map's table of that name
+    (the bootstrap of a comparison does not depend on the other points), and the selection must be the same."""
+    tables = sorted((STAGE1 / "tables").glob("*.csv"))
+    assert any(path.name == "regime_map.csv" for path in tables)
+    for path in tables:
+        ours = path.read_text().splitlines()
+        theirs = (REGIME / "tables" / path.name).read_text().splitlines()
+        assert ours[0] == theirs[0], path.name
+        missing = [row for row in ours[1:] if row not in set(theirs[1:])]
+        assert not missing, f"{path.name}: stage-1 rows not in the map's table: {missing[:3]}"
+    selection = json.loads((STAGE1 / "regime_selection.json").read_text())
+    assert selection == json.loads((REGIME / "regime_selection.json").read_text())
+
