@@ -16,8 +16,11 @@ runs, against the eager model in the same process, and whether the text equals t
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import random
+import statistics
+import tempfile
 import time
 
 import torch
@@ -137,10 +140,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 def compiled_decoding(tokenizer, prompts: list[str], args) -> list[dict]:
     """Eager vs compiled forward (dynamic and static KV cache) on batched plain decoding, one process."""
-    import os
-    import statistics
-    import tempfile
-
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-eval-inductor-")  # a cold cache
     os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", str(args.threads))
     variants = {"eager": (False, None), "compiled": (True, None), "compiled + static cache": (True, "static")}
