@@ -34,7 +34,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -867,7 +867,7 @@ def accelerate_command(
 
 
 def run_finetune(
-    cfg: FinetuneConfig,
+    cfg: FinetuneConfig | Mapping[str, Any],
     *,
     num_processes: int = 1,
     accelerate_config: str | None = None,
@@ -877,8 +877,11 @@ def run_finetune(
 
     The multi-process form writes ``cfg`` as JSON to ``config_path`` (default: next to the checkpoints,
     outside the output) and waits for ``accelerate launch``; it returns None (metrics are in the output's
-    ``train_metrics.json``).
+    ``train_metrics.json``). ``cfg`` may also be the mapping :meth:`FinetuneConfig.from_dict` takes (what the
+    workflow's adapter passes, so that it need not import this module: :func:`cotmask.worker.run_job`).
     """
+    if not isinstance(cfg, FinetuneConfig):
+        cfg = FinetuneConfig.from_dict(dict(cfg))
     if num_processes <= 1:
         return finetune(cfg)
     path = Path(config_path or f"{cfg.checkpoint_dir or cfg.output_dir + '.checkpoints'}.config.json")

@@ -1,8 +1,9 @@
 """Snakemake adapter: initialise and briefly pre-train one tiny base model.
 
-Calls ``cotmask.tiny.build_base_model(tokenizer_dir, corpus_files, out_dir, *, threads,
-checkpoint_dir, **settings)``; settings = architecture (shape, hidden_size, ...) + pre-training
-(pretrain_epochs, pretrain_lr, batch_size, max_length, seed) from params.settings.
+Calls (through ``cotmask.worker.run_job``: in the warm worker when there is one)
+``cotmask.tiny.build_base_model(tokenizer_dir, corpus_files, out_dir, *, threads, checkpoint_dir,
+**settings)``; settings = architecture (shape, hidden_size, ...) + pre-training (pretrain_epochs, pretrain_lr,
+batch_size, max_length, seed) from params.settings.
 """
 
 from typing import TYPE_CHECKING
@@ -16,9 +17,10 @@ from cotmask.logs import log_to  # noqa: E402
 
 log_to(snakemake.log[0], job=snakemake)
 
-from cotmask.tiny import build_base_model  # noqa: E402
+from cotmask.worker import run_job  # noqa: E402
 
-build_base_model(
+run_job(
+    "cotmask.tiny:build_base_model",
     snakemake.input.tokenizer,
     list(snakemake.input.corpus),
     snakemake.output[0],

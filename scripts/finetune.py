@@ -1,10 +1,11 @@
 """Snakemake adapter: one SFT/MFT fine-tune.
 
-Builds ``cotmask.train.FinetuneConfig.from_dict(...)`` from params.settings (the merged
-hyper-parameters, prompt template and seed), the base model (the tiny model directory given as
-input.base, else the hub id / local path in params.base_model), the training file, the output and
-checkpoint directories, the job's threads and the test file of the overfitting diagnostics (input.diagnostics,
-when the config turns them on); then calls ``cotmask.train.run_finetune``, which trains
+Calls ``cotmask.train.run_finetune`` (through ``cotmask.worker.run_job``: in the warm worker when there is
+one) with the mapping ``FinetuneConfig.from_dict`` takes: params.settings (the merged hyper-parameters,
+prompt template and seed), the base model (the tiny model directory given as input.base, else the hub id /
+local path in params.base_model), the training file, the output and checkpoint directories, the job's
+threads and the test file of the overfitting diagnostics (input.diagnostics, when the config turns them
+on). ``run_finetune`` trains
 in this process, or with ``resources.gpu > 1`` (paper scale) as one process per GPU through
 ``accelerate launch`` (FSDP with the model's ``accelerate_config``, config/accelerate/fsdp_*.yaml).
 """
@@ -21,9 +22,10 @@ from cotmask.logs import log_to  # noqa: E402
 
 log_to(snakemake.log[0], job=snakemake)
 
-from cotmask.train import FinetuneConfig, run_finetune  # noqa: E402
+from cotmask.worker import run_job  # noqa: E402
 
-config = FinetuneConfig.from_dict(
+run_job(
+    "cotmask.train:run_finetune",
     {
         **snakemake.params.settings,
         "base_model": snakemake.input.get("base") or snakemake.params.base_model,
@@ -32,10 +34,7 @@ config = FinetuneConfig.from_dict(
         "checkpoint_dir": snakemake.params.checkpoint_dir,
         "threads": snakemake.threads,
         "diagnostics_test_file": snakemake.input.get("diagnostics"),
-    }
-)
-run_finetune(
-    config,
+    },
     num_processes=int(snakemake.resources.get("gpu", 0) or 0),
     accelerate_config=snakemake.params.accelerate_config,
     config_path=str(Path(snakemake.log[0]).with_suffix(".config.json")),

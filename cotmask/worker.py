@@ -1,0 +1,489 @@
+"""A warm worker: run a job's library call in a fork of a process that has already imported torch and
+transformers, instead of paying those imports again in every job.
+
+A workflow job is a fresh Python process, and before its first step it spends ~6 s importing torch,
+transformers (the Trainer, the Llama and Mistral modelling code) and cotmask's job modules
+(``benchmarks/bench_startup.py``; docs/speed.md). The default run has ~110 such jobs. :func:`run_job`
+hands the call to a **fork server** instead: one long-lived process per (interpreter, cotmask source,
+environment) that imports those modules once and forks a child for every job. The child is a copy of
+that process made after the imports and before anything else ran in it: it takes the job's working folder,
+environment, standard input, output and error (the job's log: the descriptors are passed over the
+socket), calls the function and exits with its status, which the job process then takes as its own. So a
+job computes exactly what it computes in a process of its own -- the same code, the same seeds, the same
+thread count (every job sets torch's itself), bit for bit (``tests/test_worker.py``) -- and only the imports
+are skipped.
+
+When no server is running, the job starts one in the background and runs in its own process; the jobs
+after it find the server warm. A server leaves when no job has run for :data:`IDLE_EXIT_S` seconds. Its
+socket is named after a fingerprint of the interpreter, where torch, transformers and cotmask are found,
+every cotmask source file (path, size, mtime) and the environment variables libraries read at import time
+(:data:`KEY_ENV_PREFIXES`), so an edited source file or a changed ``HF_HOME`` gets a new server and never a
+stale one. The child takes the job's ``sys.path`` for whatever it imports later.
+
+``COTMASK_WORKER`` chooses: ``auto`` (the default: on Linux outside a SLURM job, where a job runs on a
+node of its own and a server would serve one job), ``on``, or ``off`` (every job in its own process, as
+before). The setting changes no result, so it is read from the environment and is not a workflow param
+(a param would rerun every job when it changes).
+
+Signals reach the job: SIGINT, SIGTERM and SIGHUP sent to the job process are forwarded to its child; if
+the job process dies without a word (SIGKILL), the server kills the child; if the server dies, so do its
+children (``PR_SET_PDEATHSIG``) and their job processes fail. Nothing of a job is left behind to finish
+unseen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib
+import logging
+import os
+import pickle
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+ENV = "COTMASK_WORKER"
+MODES = ("auto", "on", "off")
+#: A server with no job running for this long exits.
+IDLE_EXIT_S = 120.0
+#: What a server imports before it accepts jobs: the modules behind the workflow's many-job rules.
+PRELOAD = (
+    "torch",
+    "transformers",
+    "transformers.models.llama.modeling_llama",
+    "transformers.models.mistral.modeling_mistral",
+    "cotmask.train",
+    "cotmask.evaluate",
+    "cotmask.tiny",
+    "cotmask.analysis.dependency",
+    "cotmask.analysis.case_study",
+)
+#: Environment variables read at import time by the preloaded libraries (or by ours): part of a server's key.
+KEY_ENV_PREFIXES = ("COTMASK_", "HF_", "TRANSFORMERS_", "TORCH", "PYTORCH_", "CUDA_", "OMP_", "MKL_",
+                    "KMP_", "TOKENIZERS_", "PYTHON", "LD_")
+#: Signals a job process forwards to its child.
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_HEADER = struct.Struct("!Q")
+_PR_SET_PDEATHSIG = 1
+log = logging.getLogger("cotmask.worker")
+
+
+class WorkerJobFailed(RuntimeError):
+    """The job's call failed in the worker's child; its traceback is in the job's log above."""
+
+
+# ------------------------------------------------------------------------------------------- the job side
+def worker_mode(environ: Mapping[str, str] | None = None) -> str:
+    """``COTMASK_WORKER`` as one of :data:`MODES` (``auto`` when unset); a ValueError names the variable."""
+    value = (os.environ if environ is None else environ).get(ENV, "auto").strip().lower() or "auto"
+    if value not in MODES:
+        raise ValueError(f"{ENV}={value!r}: expected one of {', '.join(MODES)}")
+    return value
+
+
+def worker_wanted(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether a job should go to the warm worker: ``on``; or ``auto`` on Linux outside a SLURM job."""
+    environ = os.environ if environ is None else environ
+    mode = worker_mode(environ)
+    if mode == "auto":
+        return sys.platform.startswith("linux") and "SLURM_JOB_ID" not in environ
+    return mode == "on"
+
+
+def run_job(target: str, *args: Any, **kwargs: Any) -> Any:
+    """Call ``target`` (``"package.module:function"``) with plain arguments, in the warm worker if wanted.
+
+    Arguments must be picklable without Snakemake (paths as ``str``, lists, dicts: see :func:`plain`). In the
+    worker the call's return value is not sent back (None is returned); a failure raises
+    :class:`WorkerJobFailed` after the child has written its traceback to this process's standard error, and
+    a child killed by a signal ends this process with the same signal. Without a usable server (none yet,
+    ``COTMASK_WORKER=off``, output that is not a file descriptor) the call runs here, and, where wanted, a
+    server is started in the background for the jobs after this one.
+    """
+    args, kwargs = plain(args), plain(kwargs)
+    if worker_wanted():
+        path = socket_path(server_key())
+        status = _run_in_server(path, target, args, kwargs)
+        if status is not None:
+            return _take_status(target, status)
+        start_server(path)
+    return resolve(target)(*args, **kwargs)
+
+
+def plain(value: Any) -> Any:
+    """``value`` with str, list, tuple and dict subclasses (Snakemake's named lists, paths) made plain."""
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, Mapping):
+        return {plain(key): plain(item) for key, item in value.items()}
+    if isinstance(value, tuple):
+        return tuple(plain(item) for item in value)
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
+
+
+def resolve(target: str) -> Callable[..., Any]:
+    """The function named ``"package.module:function"``."""
+    module, _, name = target.partition(":")
+    if not module or not name:
+        raise ValueError(f"job target {target!r}: expected 'package.module:function'")
+    return getattr(importlib.import_module(module), name)
+
+
+def server_key(environ: Mapping[str, str] | None = None) -> str:
+    """What a server's imports depend on, hashed: the interpreter, where torch, transformers and cotmask are
+    found, cotmask's source files and the import-time environment. (Not ``sys.path`` itself: Snakemake adds a
+    folder of its own to it on every invocation; a job's ``sys.path`` goes to its child with the request.)"""
+    environ = os.environ if environ is None else environ
+    digest = hashlib.sha256()
+    digest.update(repr((sys.executable, sys.version, _package_origins())).encode())
+    package = Path(__file__).resolve().parent
+    for source in sorted(package.rglob("*.py")):
+        stat = source.stat()
+        digest.update(f"{source.relative_to(package)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    for name in sorted(environ):
+        if name.startswith(KEY_ENV_PREFIXES) and name != ENV:
+            digest.update(f"{name}={environ[name]}\n".encode())
+    return digest.hexdigest()[:20]
+
+
+def _package_origins() -> list[str | None]:
+    """Where the preloaded top-level packages would be imported from (found without importing them)."""
+    import importlib.util
+
+    names = sorted({module.split(".")[0] for module in PRELOAD})
+    return [getattr(importlib.util.find_spec(name), "origin", None) for name in names]
+
+
+def socket_path(key: str) -> Path:
+    """The server's socket: ``$TMPDIR/cotmask-worker-UID/KEY.sock`` (a Unix socket path must be short)."""
+    folder = Path(tempfile.gettempdir()) / f"cotmask-worker-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder / f"{key}.sock"
+
+
+def start_server(path: Path, *, idle_exit_s: float = IDLE_EXIT_S) -> subprocess.Popen:
+    """Start a server for ``path`` in the background (its own session; output to ``path`` + ``.log``), with
+    this process's interpreter and ``sys.path``.
+
+    Two jobs may both start one: the second finds the first's lock and exits at once.
+    """
+    launch = f"import sys; sys.path[:] = {sys.path!r}; from cotmask.worker import main; sys.exit(main())"
+    with open(path.with_suffix(".log"), "ab") as server_log:
+        return subprocess.Popen(
+            [sys.executable, "-c", launch, "--socket", str(path), "--idle-exit", str(idle_exit_s)],
+            stdin=subprocess.DEVNULL, stdout=server_log, stderr=server_log, start_new_session=True,
+        )
+
+
+def wait_for_server(path: Path, timeout_s: float = 120.0) -> bool:
+    """Wait until a server accepts connections at ``path`` (True) or ``timeout_s`` passes (False)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                probe.connect(str(path))
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def _standard_fds() -> list[int] | None:
+    """This process's standard input, output and error as descriptors (None where one is not a file)."""
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        return [sys.stdin.fileno() if sys.stdin else os.open(os.devnull, os.O_RDONLY),
+                sys.stdout.fileno(), sys.stderr.fileno()]
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _run_in_server(path: Path, target: str, args: tuple, kwargs: dict) -> int | None:
+    """The child's wait status, or None when no server took the job (then it has not started)."""
+    fds = _standard_fds()
+    if fds is None:
+        return None
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(str(path))
+        umask = os.umask(0o022)
+        os.umask(umask)
+        request = pickle.dumps({"target": target, "args": args, "kwargs": kwargs, "cwd": os.getcwd(),
+                                "env": dict(os.environ), "argv": list(sys.argv), "path": list(sys.path),
+                                "umask": umask})
+        socket.send_fds(conn, [_HEADER.pack(len(request))], fds)
+        conn.sendall(request)
+        reader = conn.makefile("rb")
+        started = reader.readline()
+    except OSError:
+        conn.close()
+        return None
+    if not started.startswith(b"PID "):
+        conn.close()
+        return None
+    log.info("running %s in the warm worker (child %s)", target, started.split()[1].decode())
+    return _wait_for_child(conn, reader)
+
+
+def _wait_for_child(conn: socket.socket, reader) -> int:
+    """Forward signals to the child until the server reports its wait status."""
+
+    def forward(signum, _frame):
+        try:
+            conn.sendall(f"SIG {signum}\n".encode())
+        except OSError:
+            pass
+
+    previous = {signum: signal.signal(signum, forward) for signum in FORWARDED_SIGNALS}
+    try:
+        while True:
+            try:
+                line = reader.readline()
+                break
+            except InterruptedError:
+                continue
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        conn.close()
+    if not line.startswith(b"EXIT "):
+        raise WorkerJobFailed("the warm worker went away while the job ran (its child was killed with it)")
+    return int(line.split()[1])
+
+
+def _take_status(target: str, status: int) -> None:
+    """Make the child's end this process's: nothing on success, the same signal, or WorkerJobFailed."""
+    if os.WIFSIGNALED(status):
+        signum = os.WTERMSIG(status)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise WorkerJobFailed(f"{target} failed in the warm worker with exit status {code} (traceback above)")
+    return None
+
+
+# ---------------------------------------------------------------------------------------- the server side
+def serve(path: Path, *, idle_exit_s: float = IDLE_EXIT_S, preload: tuple[str, ...] = PRELOAD) -> int:
+    """Import ``preload``, then fork a child for every job that connects to ``path``, until idle.
+
+    The server holds ``path`` + ``.lock`` (its pid inside) for its life; SIGTERM ends it like the idle exit
+    (the socket removed; running children are killed with it, and their jobs fail).
+    """
+    import fcntl
+
+    lock = open(path.with_suffix(".lock"), "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        print(f"{path}: a server holds the lock already", file=sys.stderr)
+        return 0
+    lock.truncate(0)
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # leave through the cleanup below
+    started = time.perf_counter()
+    for module in preload:
+        importlib.import_module(module)
+    print(f"{path}: imported {len(preload)} modules in {time.perf_counter() - started:.1f} s", file=sys.stderr,
+          flush=True)
+    path.unlink(missing_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(16)
+    served = 0
+    try:
+        served = _serve_loop(listener, idle_exit_s)
+    finally:
+        path.unlink(missing_ok=True)
+        path.with_suffix(".lock").unlink(missing_ok=True)
+        listener.close()
+        print(f"{path}: served {served} jobs; leaving", file=sys.stderr, flush=True)
+    return 0
+
+
+def _serve_loop(listener: socket.socket, idle_exit_s: float) -> int:
+    """Accept jobs until none has run for ``idle_exit_s`` seconds; the number of jobs served."""
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    children: dict[int, socket.socket] = {}
+    served = 0
+    last_busy = time.monotonic()
+    while True:
+        for key, _ in selector.select(timeout=0.1):
+            if key.fileobj is listener:
+                conn, _ = listener.accept()
+                pid = _start_child(conn, listener)
+                if pid is not None:
+                    served += 1
+                    children[pid] = conn
+                    selector.register(conn, selectors.EVENT_READ, pid)
+            else:
+                _read_client(key.fileobj, key.data)
+        _reap(children, selector)
+        if children:
+            last_busy = time.monotonic()
+        elif time.monotonic() - last_busy > idle_exit_s:
+            return served
+
+
+def _start_child(conn: socket.socket, listener: socket.socket) -> int | None:
+    """Read one request and fork its child; tell the client the child's pid."""
+    try:
+        conn.settimeout(30)
+        header, fds, _, _ = socket.recv_fds(conn, _HEADER.size, 3)
+        size = _HEADER.unpack(header)[0] if len(header) == _HEADER.size else 0
+        payload = b""
+        while len(payload) < size:
+            chunk = conn.recv(size - len(payload))
+            if not chunk:
+                break
+            payload += chunk
+        if not header:  # a probe (wait_for_server)
+            conn.close()
+            return None
+        if len(fds) != 3 or len(payload) != size or not size:
+            raise OSError("incomplete request")
+        request = pickle.loads(payload)
+    except (OSError, pickle.UnpicklingError, EOFError) as error:
+        print(f"dropped a request: {error}", file=sys.stderr, flush=True)
+        conn.close()
+        return None
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        listener.close()
+        conn.close()
+        _run_child(request, fds)
+    for fd in fds:
+        os.close(fd)
+    conn.settimeout(None)
+    conn.sendall(f"PID {pid}\n".encode())
+    return pid
+
+
+def _read_client(conn: socket.socket, pid: int) -> None:
+    """A message from a job process: a signal to forward, or its end (then the child is killed)."""
+    try:
+        data = conn.recv(256)
+    except OSError:
+        data = b""
+    if not data:
+        _kill(pid, signal.SIGKILL)
+        return
+    for line in data.decode(errors="replace").splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == "SIG" and parts[1].isdigit():
+            _kill(pid, int(parts[1]))
+
+
+def _kill(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _reap(children: dict[int, socket.socket], selector: selectors.BaseSelector) -> None:
+    """Send each finished child's wait status to its job process."""
+    for pid in list(children):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if not done:
+            continue
+        conn = children.pop(pid)
+        selector.unregister(conn)
+        try:
+            conn.sendall(f"EXIT {status}\n".encode())
+        except OSError:
+            pass
+        conn.close()
+
+
+def _run_child(request: dict, fds: list[int]) -> None:
+    """In the forked child: become the job (folder, umask, environment, temporary folder, standard streams)
+    and run its call."""
+    code = 1
+    try:
+        _die_with_parent()
+        for signum in FORWARDED_SIGNALS:
+            signal.signal(signum, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.chdir(request["cwd"])
+        os.umask(request["umask"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        tempfile.tempdir = None  # found again from the job's TMPDIR
+        sys.argv = request["argv"]
+        sys.path[:] = request["path"]
+        for number, fd in enumerate(fds):
+            os.dup2(fd, number)
+            os.close(fd)
+        for stream in (sys.stdout, sys.stderr):
+            stream.reconfigure(line_buffering=True)
+        from cotmask.logs import LOG_FORMAT
+
+        logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=LOG_FORMAT, force=True)
+        resolve(request["target"])(*request["args"], **request["kwargs"])
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    except KeyboardInterrupt:
+        traceback.print_exc()
+        _flush()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    except BaseException:  # noqa: BLE001 - the job's failure, reported in its log
+        traceback.print_exc()
+    finally:
+        _flush()
+        os._exit(code)
+
+
+def _flush() -> None:
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this child if the server dies (no-op elsewhere)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the server died before the request above
+        os._exit(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cotmask.worker",
+                                     description="The warm worker's fork server (started by the jobs themselves).")
+    parser.add_argument("--socket", required=True, type=Path, help="the socket to serve on")
+    parser.add_argument("--idle-exit", type=float, default=IDLE_EXIT_S, help="seconds without a job before exiting")
+    options = parser.parse_args(argv)
+    return serve(options.socket, idle_exit_s=options.idle_exit)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
