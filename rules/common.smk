@@ -29,7 +29,7 @@ from snakemake.utils import validate
 
 from cotmask.plan import Plan, canonical, check_paths, schema_error
 from cotmask.report.outputs import report_entry
-from cotmask.worker import worker_mode
+from cotmask.worker import check_environment
 from cotmask.plan.case_study import CASE_STUDY
 from cotmask.plan.analysis import DEPENDENCY
 from cotmask.plan.paths import (
@@ -54,8 +54,8 @@ except WorkflowError as error:
 
 PLAN = Plan(config)
 check_paths(PLAN)
-# COTMASK_WORKER (cotmask.worker: the warm worker of the many-job rules): a bad value stops here, before any job
-worker_mode()
+# COTMASK_WORKER and COTMASK_MALLOC (cotmask.worker): a bad value stops here, before any job
+check_environment()
 # tables, figures, summary.json (schema default: results)
 RESULTS = PLAN.results_dir
 

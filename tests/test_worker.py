@@ -35,6 +35,15 @@ def describe(out):
         json.dump({"pid": os.getpid(), "cwd": os.getcwd(), "marker": os.environ.get("MARKER"), "umask": umask},
                   handle)
 
+def faults(out):
+    import resource
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(20):
+        buffer = bytearray(40 << 20)
+        del buffer
+    with open(out, "w") as handle:
+        json.dump({"pid": os.getpid(), "faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before}, handle)
+
 def fail():
     print("child: about to fail")
     raise ZeroDivisionError("boom")
@@ -179,7 +188,8 @@ def test_the_key_follows_the_sources_and_the_environment_the_imports_read(tmp_pa
     key = worker.server_key(base)
     assert worker.server_key({**base, "HF_HOME": "/b"}) != key
     assert worker.server_key({**base, "OMP_NUM_THREADS": "1"}) != key
-    assert worker.server_key({**base, "COTMASK_WORKER": "on", "PATH": "/usr/bin", "SNAKEMAKE_X": "1"}) == key
+    assert worker.server_key({**base, "COTMASK_WORKER": "on", "COTMASK_MALLOC": "off", "PATH": "/usr/bin",
+                              "SNAKEMAKE_X": "1"}) == key
     package = tmp_path / "pkg"
     package.mkdir()
     (package / "module.py").write_text("x = 1\n")
@@ -189,6 +199,34 @@ def test_the_key_follows_the_sources_and_the_environment_the_imports_read(tmp_pa
     assert worker.server_key(base) != before
     with pytest.raises(ValueError, match="package.module:function"):
         worker.resolve("json.dumps")
+
+
+def test_the_allocator_setting_comes_from_the_environment_and_leaves_glibcs_own_variables_alone():
+    with pytest.raises(ValueError, match=r"COTMASK_MALLOC='fast': expected on or off"):
+        worker.check_environment({"COTMASK_MALLOC": "fast"})
+    with pytest.raises(ValueError, match="COTMASK_WORKER"):
+        worker.check_environment({"COTMASK_WORKER": "maybe"})
+    worker.check_environment({})
+    assert worker.tune_allocator({"COTMASK_MALLOC": "off"}) is False
+    assert worker.tune_allocator({"MALLOC_ARENA_MAX_": "2"}) is False
+
+
+@pytest.mark.parametrize("mode", ["off", "on"])
+def test_a_job_reuses_large_freed_buffers_instead_of_faulting_them_in_again(served, tmp_path, mode):
+    """20 buffers of 40 MB allocated and freed: with glibc's defaults each is a fresh mapping (~10,000 page
+    faults apiece); with the job's allocator settings, in its own process or in the worker, the first one's
+    memory is reused."""
+    counts = {}
+    for malloc in ("off", "on"):
+        out = tmp_path / f"{malloc}.json"
+        process, log, client_pid = _client(served, tmp_path / malloc, "jobs_for_test:faults", str(out), mode=mode,
+                                           COTMASK_MALLOC=malloc)
+        assert process.returncode == 0, process.stdout
+        seen = json.loads(out.read_text())
+        assert (seen["pid"] != json.loads(client_pid.read_text())["pid"]) is (mode == "on")
+        counts[malloc] = seen["faults"]
+    assert counts["off"] > 15 * 10_240  # ~every buffer's 10,240 pages
+    assert counts["on"] < 3 * 10_240  # the first buffer's
 
 
 # --------------------------------------------------------------------------------------------- jobs in it
