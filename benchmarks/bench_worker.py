@@ -21,7 +21,6 @@ Not a test: it asserts nothing.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shutil
@@ -30,6 +29,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script from anywhere: its sibling module
+from rule_times import read_benchmark  # noqa: E402
 
 RULE_FOLDERS = {"work/evals/": "evaluate", "work/models/ft/": "finetune"}
 
@@ -44,9 +46,7 @@ def rule_of(target: str) -> tuple[str, str]:
 
 def job_seconds(root: Path, target: str) -> float:
     rule, wildcards = rule_of(target)
-    with open(root / "logs" / "benchmarks" / rule / f"{wildcards}.tsv") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
-    return float(rows[-1]["s"])
+    return float(read_benchmark(root / "logs" / "benchmarks" / rule / f"{wildcards}.tsv")["s"])
 
 
 def inside_seconds(root: Path, target: str) -> float:

@@ -39,9 +39,15 @@ def log_to(path: str | os.PathLike, job: Any = None) -> None:
     """
     stream = open(path, "w", buffering=1)
     sys.stdout = sys.stderr = stream
-    logging.basicConfig(stream=stream, level=logging.INFO, format=LOG_FORMAT, force=True)
+    log_to_stream(stream)
     if job is not None:
         _log_job_start(job)
+
+
+def log_to_stream(stream) -> None:
+    """``logging`` to ``stream`` at INFO with the log-file format, replacing any earlier set-up (a job's log;
+    also the warm worker's child, whose standard error is the job's log)."""
+    logging.basicConfig(stream=stream, level=logging.INFO, format=LOG_FORMAT, force=True)
 
 
 def log_to_stderr(level: int = logging.INFO) -> None:

@@ -96,12 +96,19 @@ class WorkerJobFailed(RuntimeError):
 
 
 # ------------------------------------------------------------------------------------------- the job side
+def _choice(environ: Mapping[str, str] | None, name: str, choices: tuple[str, ...]) -> str:
+    """Environment variable ``name`` as one of ``choices`` (the first when unset or empty); a ValueError
+    names the variable."""
+    value = (os.environ if environ is None else environ).get(name, "").strip().lower() or choices[0]
+    if value not in choices:
+        expected = f"one of {', '.join(choices)}" if len(choices) > 2 else " or ".join(choices)
+        raise ValueError(f"{name}={value!r}: expected {expected}")
+    return value
+
+
 def worker_mode(environ: Mapping[str, str] | None = None) -> str:
     """``COTMASK_WORKER`` as one of :data:`MODES` (``auto`` when unset); a ValueError names the variable."""
-    value = (os.environ if environ is None else environ).get(ENV, "auto").strip().lower() or "auto"
-    if value not in MODES:
-        raise ValueError(f"{ENV}={value!r}: expected one of {', '.join(MODES)}")
-    return value
+    return _choice(environ, ENV, MODES)
 
 
 def worker_wanted(environ: Mapping[str, str] | None = None) -> bool:
@@ -137,10 +144,7 @@ def run_job(target: str, *args: Any, **kwargs: Any) -> Any:
 
 def malloc_mode(environ: Mapping[str, str] | None = None) -> str:
     """``COTMASK_MALLOC`` as ``on`` (the default) or ``off``; a ValueError names the variable."""
-    value = (os.environ if environ is None else environ).get(MALLOC_ENV, "on").strip().lower() or "on"
-    if value not in ("on", "off"):
-        raise ValueError(f"{MALLOC_ENV}={value!r}: expected on or off")
-    return value
+    return _choice(environ, MALLOC_ENV, ("on", "off"))
 
 
 def check_environment(environ: Mapping[str, str] | None = None) -> None:
@@ -396,6 +400,9 @@ def _start_child(conn: socket.socket, listener: socket.socket) -> int | None:
     try:
         conn.settimeout(30)
         header, fds, _, _ = socket.recv_fds(conn, _HEADER.size, 3)
+        if not header:  # a probe (wait_for_server)
+            conn.close()
+            return None
         size = _HEADER.unpack(header)[0] if len(header) == _HEADER.size else 0
         payload = b""
         while len(payload) < size:
@@ -403,9 +410,6 @@ def _start_child(conn: socket.socket, listener: socket.socket) -> int | None:
             if not chunk:
                 break
             payload += chunk
-        if not header:  # a probe (wait_for_server)
-            conn.close()
-            return None
         if len(fds) != 3 or len(payload) != size or not size:
             raise OSError("incomplete request")
         request = pickle.loads(payload)
@@ -484,9 +488,9 @@ def _run_child(request: dict, fds: list[int]) -> None:
             os.close(fd)
         for stream in (sys.stdout, sys.stderr):
             stream.reconfigure(line_buffering=True)
-        from cotmask.logs import LOG_FORMAT
+        from cotmask.logs import log_to_stream
 
-        logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=LOG_FORMAT, force=True)
+        log_to_stream(sys.stderr)
         resolve(request["target"])(*request["args"], **request["kwargs"])
         code = 0
     except SystemExit as done:
