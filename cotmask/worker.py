@@ -14,11 +14,15 @@ thread count (every job sets torch's itself), bit for bit (``tests/test_worker.p
 are skipped.
 
 When no server is running, the job starts one in the background and runs in its own process; the jobs
-after it find the server warm. A server leaves when no job has run for :data:`IDLE_EXIT_S` seconds. Its
+after it find the server warm. A server leaves when no job has run for :data:`IDLE_EXIT_S` seconds; a job
+that runs in its own process holds the server it started until it ends (:func:`hold_server`), so the server
+outlives a long first job such as a base model's pre-training. Its
 socket is named after a fingerprint of the interpreter, where torch, transformers and cotmask are found,
 every cotmask source file (path, size, mtime) and the environment variables libraries read at import time
 (:data:`KEY_ENV_PREFIXES`), so an edited source file or a changed ``HF_HOME`` gets a new server and never a
-stale one. The child takes the job's ``sys.path`` for whatever it imports later.
+stale one. The child takes the job's ``sys.path`` for whatever it imports later. When the child ends, the
+job's log gets the CPU time and peak resident memory it used (the job's ``benchmark:`` file measures the job
+process, which only waits).
 
 ``COTMASK_WORKER`` chooses: ``auto`` (the default: on Linux outside a SLURM job, where a job runs on a
 node of its own and a server would serve one job), ``on``, or ``off`` (every job in its own process, as
@@ -52,6 +56,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -76,10 +81,12 @@ PRELOAD = (
 )
 #: Environment variables read at import time by the preloaded libraries (or by ours): part of a server's key.
 KEY_ENV_PREFIXES = ("COTMASK_", "HF_", "TRANSFORMERS_", "TORCH", "PYTORCH_", "CUDA_", "OMP_", "MKL_",
-                    "KMP_", "TOKENIZERS_", "PYTHON", "LD_")
+                    "KMP_", "TOKENIZERS_", "PYTHON", "LD_", "MALLOC_", "GLIBC_TUNABLES")
 #: Signals a job process forwards to its child.
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _HEADER = struct.Struct("!Q")
+#: What :func:`_start_child` returns for a hold connection (:func:`hold_server`).
+_HOLD = -1
 _PR_SET_PDEATHSIG = 1
 log = logging.getLogger("cotmask.worker")
 
@@ -138,6 +145,7 @@ def run_job(target: str, *args: Any, **kwargs: Any) -> Any:
         if status is not None:
             return _take_status(target, status)
         start_server(path)
+        hold_server(path)
     tune_allocator()
     return resolve(target)(*args, **kwargs)
 
@@ -240,6 +248,36 @@ def start_server(path: Path, *, idle_exit_s: float = IDLE_EXIT_S) -> subprocess.
         )
 
 
+#: Connections that keep a server from idling out while this process runs a job of its own (closed at exit).
+_HOLDS: list[socket.socket] = []
+
+
+def hold_server(path: Path, timeout_s: float = 120.0) -> threading.Thread:
+    """Keep the server at ``path`` from idling out for as long as this process lives.
+
+    A job that runs in its own process (the first of a run, which starts the server) may take longer than
+    :data:`IDLE_EXIT_S`: a base model's pre-training takes ~13 min. Without a hold the server it started
+    would leave before the jobs after it. A background thread waits for the server and connects with an
+    empty request; the server counts the open connection as a running job until this process exits.
+    """
+
+    def hold() -> None:
+        if not wait_for_server(path, timeout_s):
+            return
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            conn.connect(str(path))
+            conn.sendall(_HEADER.pack(0))
+        except OSError:
+            conn.close()
+            return
+        _HOLDS.append(conn)
+
+    thread = threading.Thread(target=hold, name="cotmask-worker-hold", daemon=True)
+    thread.start()
+    return thread
+
+
 def wait_for_server(path: Path, timeout_s: float = 120.0) -> bool:
     """Wait until a server accepts connections at ``path`` (True) or ``timeout_s`` passes (False)."""
     deadline = time.monotonic() + timeout_s
@@ -314,7 +352,12 @@ def _wait_for_child(conn: socket.socket, reader) -> int:
         conn.close()
     if not line.startswith(b"EXIT "):
         raise WorkerJobFailed("the warm worker went away while the job ran (its child was killed with it)")
-    return int(line.split()[1])
+    fields = line.split()
+    if len(fields) == 5:
+        user_s, system_s, peak_kb = float(fields[2]), float(fields[3]), int(fields[4])
+        log.info("the child used %.1f s of CPU (user %.1f s, system %.1f s), peak resident memory %.0f MB",
+                 user_s + system_s, user_s, system_s, peak_kb / 1024)
+    return int(fields[1])
 
 
 def _take_status(target: str, status: int) -> None:
@@ -375,6 +418,7 @@ def _serve_loop(listener: socket.socket, idle_exit_s: float) -> int:
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
     children: dict[int, socket.socket] = {}
+    holds: set[socket.socket] = set()
     served = 0
     last_busy = time.monotonic()
     while True:
@@ -382,21 +426,27 @@ def _serve_loop(listener: socket.socket, idle_exit_s: float) -> int:
             if key.fileobj is listener:
                 conn, _ = listener.accept()
                 pid = _start_child(conn, listener)
-                if pid is not None:
+                if pid == _HOLD:
+                    holds.add(conn)
+                    selector.register(conn, selectors.EVENT_READ, _HOLD)
+                elif pid is not None:
                     served += 1
                     children[pid] = conn
                     selector.register(conn, selectors.EVENT_READ, pid)
+            elif key.data == _HOLD:
+                _read_hold(key.fileobj, holds, selector)
             else:
                 _read_client(key.fileobj, key.data)
         _reap(children, selector)
-        if children:
+        if children or holds:
             last_busy = time.monotonic()
         elif time.monotonic() - last_busy > idle_exit_s:
             return served
 
 
 def _start_child(conn: socket.socket, listener: socket.socket) -> int | None:
-    """Read one request and fork its child; tell the client the child's pid."""
+    """Read one request and fork its child; tell the client the child's pid. :data:`_HOLD` for a hold
+    (:func:`hold_server`), None for a probe or a bad request."""
     try:
         conn.settimeout(30)
         header, fds, _, _ = socket.recv_fds(conn, _HEADER.size, 3)
@@ -404,6 +454,9 @@ def _start_child(conn: socket.socket, listener: socket.socket) -> int | None:
             conn.close()
             return None
         size = _HEADER.unpack(header)[0] if len(header) == _HEADER.size else 0
+        if len(header) == _HEADER.size and not size and not fds:
+            conn.settimeout(None)
+            return _HOLD
         payload = b""
         while len(payload) < size:
             chunk = conn.recv(size - len(payload))
@@ -429,6 +482,18 @@ def _start_child(conn: socket.socket, listener: socket.socket) -> int | None:
     return pid
 
 
+def _read_hold(conn: socket.socket, holds: set[socket.socket], selector: selectors.BaseSelector) -> None:
+    """A held connection closed (its job process ended) or sent something (ignored)."""
+    try:
+        data = conn.recv(256)
+    except OSError:
+        data = b""
+    if not data:
+        holds.discard(conn)
+        selector.unregister(conn)
+        conn.close()
+
+
 def _read_client(conn: socket.socket, pid: int) -> None:
     """A message from a job process: a signal to forward, or its end (then the child is killed)."""
     try:
@@ -452,15 +517,16 @@ def _kill(pid: int, signum: int) -> None:
 
 
 def _reap(children: dict[int, socket.socket], selector: selectors.BaseSelector) -> None:
-    """Send each finished child's wait status to its job process."""
+    """Send each finished child's wait status and resource use (CPU seconds, peak resident memory in kB)
+    to its job process."""
     for pid in list(children):
-        done, status = os.waitpid(pid, os.WNOHANG)
+        done, status, usage = os.wait4(pid, os.WNOHANG)
         if not done:
             continue
         conn = children.pop(pid)
         selector.unregister(conn)
         try:
-            conn.sendall(f"EXIT {status}\n".encode())
+            conn.sendall(f"EXIT {status} {usage.ru_utime:.3f} {usage.ru_stime:.3f} {usage.ru_maxrss}\n".encode())
         except OSError:
             pass
         conn.close()

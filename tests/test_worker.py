@@ -44,6 +44,12 @@ def faults(out):
     with open(out, "w") as handle:
         json.dump({"pid": os.getpid(), "faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before}, handle)
 
+def touch(megabytes):
+    block = b"x" * (int(megabytes) << 20)
+    while time.process_time() < 0.5:  # and half a second of CPU
+        pass
+    return len(block)
+
 def fail():
     print("child: about to fail")
     raise ZeroDivisionError("boom")
@@ -188,6 +194,8 @@ def test_the_key_follows_the_sources_and_the_environment_the_imports_read(tmp_pa
     key = worker.server_key(base)
     assert worker.server_key({**base, "HF_HOME": "/b"}) != key
     assert worker.server_key({**base, "OMP_NUM_THREADS": "1"}) != key
+    assert worker.server_key({**base, "MALLOC_ARENA_MAX": "2"}) != key  # glibc reads these at process start
+    assert worker.server_key({**base, "GLIBC_TUNABLES": "glibc.malloc.trim_threshold=1"}) != key
     assert worker.server_key({**base, "COTMASK_WORKER": "on", "COTMASK_MALLOC": "off", "PATH": "/usr/bin",
                               "SNAKEMAKE_X": "1"}) == key
     package = tmp_path / "pkg"
@@ -242,6 +250,28 @@ def test_a_job_runs_in_a_child_with_the_jobs_folder_umask_environment_and_log(se
     assert order == sorted(order), lines
     assert any(line.startswith(f"running jobs_for_test:describe in the warm worker (child {seen['pid']})")
                for line in lines)
+
+
+def _reported_usage(log: Path) -> tuple[float, float]:
+    """(CPU s, peak MB) from the job log's line about its child."""
+    import re
+
+    found = re.search(r"the child used ([0-9.]+) s of CPU .* peak resident memory ([0-9]+) MB", log.read_text())
+    assert found, log.read_text()
+    return float(found.group(1)), float(found.group(2))
+
+
+def test_the_job_log_gets_the_childs_cpu_time_and_peak_memory(served, tmp_path):
+    """A job's benchmark file measures the job process, not the child that did the work: the log says what
+    the child used. A job that touches 400 MB and spins 0.5 s of CPU shows both, its peak against a job that
+    touches nothing."""
+    cpu, peaks = {}, {}
+    for target, args in (("jobs_for_test:touch", ["400"]), ("jobs_for_test:describe", [str(tmp_path / "d.json")])):
+        process, log, _ = _client(served, tmp_path / target.split(":")[1], target, *args)
+        assert process.returncode == 0, process.stdout
+        cpu[target], peaks[target] = _reported_usage(log)
+    assert cpu["jobs_for_test:touch"] >= 0.5
+    assert peaks["jobs_for_test:touch"] - peaks["jobs_for_test:describe"] > 350
 
 
 def test_a_failing_job_fails_its_process_with_the_traceback_in_its_log(served, tmp_path):
@@ -318,6 +348,28 @@ def test_without_a_server_a_job_runs_in_its_own_process_and_starts_one(tmp_path)
         assert json.loads((tmp_path / "b.json").read_text())["pid"] != json.loads(second_pid.read_text())["pid"]
     finally:
         _stop_server(path)
+
+
+def test_a_job_in_its_own_process_holds_the_server_until_it_ends(tmp_path):
+    """The first job of a run starts the server and runs in its own process, maybe for longer than the idle
+    time (a base model's pre-training): its hold keeps the server up until the job process ends."""
+    path = tmp_path / "held.sock"
+    code = f"from pathlib import Path; from cotmask.worker import serve; serve(Path({str(path)!r}), idle_exit_s=1, preload=())"
+    server = subprocess.Popen([sys.executable, "-c", code], env=_env(tmp_path))
+    try:
+        worker.hold_server(path, timeout_s=60).join(timeout=90)
+        assert len(worker._HOLDS) == 1
+        time.sleep(4)  # four idle times
+        assert server.poll() is None
+        worker._HOLDS.pop().close()
+        assert server.wait(timeout=30) == 0
+        assert not path.exists()
+    finally:
+        for conn in worker._HOLDS:
+            conn.close()
+        worker._HOLDS.clear()
+        if server.poll() is None:
+            server.kill()
 
 
 def test_an_idle_server_leaves_and_removes_its_socket(tmp_path):
