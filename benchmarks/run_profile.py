@@ -4,9 +4,12 @@ For every ``base_model``, ``finetune`` and ``evaluate`` job of the last run it j
 (Snakemake's ``benchmark:`` file) with what the job itself measured: ``train_wall_time_s``, ``tokens_per_s``
 and ``padding_fraction`` of ``pretrain_metrics.json``/``train_metrics.json``, and the summed ``wall_time_s``
 of the evaluation summaries. The remainder is start-up (interpreter, imports, model loading), data
-encoding and saving. Prints a Markdown table (the README's profile of the default run):
+encoding and saving. Prints a Markdown table (the README's profile of the default run), then the run's
+compute bound: the shortest wall time these job times allow on ``--cores`` cores when every fine-tune
+waits for a base model (the base models pre-train side by side, nothing runs beside them) and no core is
+idle after them, i.e. the longest base-model job plus every other job's time spread over the cores:
 
-    python benchmarks/run_profile.py [--work work] [--rules logs/benchmarks] [--json out.json]
+    python benchmarks/run_profile.py [--work work] [--rules logs/benchmarks] [--cores 2] [--json out.json]
 
 Not a test: it asserts nothing.
 """
@@ -20,7 +23,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script from anywhere: its sibling module
-from rule_times import read_benchmark  # noqa: E402
+from rule_times import read_benchmark, rule_times  # noqa: E402
 
 
 def _job_seconds(path: Path) -> float:
@@ -69,10 +72,22 @@ def summarise(rows: list[dict], inner: str) -> dict:
     return summary
 
 
+def wall_bound(base_model_s: list[float], total_s: float, cores: int) -> dict:
+    """The compute bound of a run (seconds): the longest base-model job, then the rest of the job time
+    (``total_s`` less every base-model job) spread over ``cores``."""
+    if cores < 1:
+        raise ValueError(f"cores={cores}: expected at least 1")
+    critical = max(base_model_s, default=0.0)
+    rest = total_s - sum(base_model_s)
+    return {"cores": cores, "base_model_s": round(critical, 1), "other_job_s": round(rest, 1),
+            "bound_s": round(critical + rest / cores, 1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", default="work", help="the run's work/ folder")
     parser.add_argument("--rules", default="logs/benchmarks", help="the run's Snakemake benchmark files")
+    parser.add_argument("--cores", type=int, default=2, help="cores of the run, for its compute bound")
     parser.add_argument("--json", default=None, help="also write the summary as JSON here")
     args = parser.parse_args(argv)
     work, rules = Path(args.work), Path(args.rules)
@@ -96,6 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         padding = f"{row['median_padding']:.1%}" if row.get("median_padding") is not None else "–"
         print(f"| `{rule}` | {row['jobs']} | {row['wall_s'] / 60:.1f} min | {inner / 60:.1f} min | "
               f"{row['other_s'] / 60:.1f} min | {row['other_per_job_s']:.1f} s | {tokens} | {padding} |")
+    base_s = [float(read_benchmark(tsv)["s"]) for tsv in sorted((rules / "base_model").rglob("*.tsv"))]
+    bound = wall_bound(base_s, sum(row["total_s"] for row in rule_times(rules)), args.cores)
+    summary["bound"] = bound
+    print(f"\nCompute bound on {bound['cores']} cores: {bound['bound_s'] / 60:.1f} min (the longest base model, "
+          f"{bound['base_model_s'] / 60:.1f} min, then {bound['other_job_s'] / 60:.1f} min of other job time "
+          f"over {bound['cores']} cores)")
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return 0

@@ -79,8 +79,26 @@ def test_run_profile_splits_job_time_into_training_decoding_and_the_rest(tmp_pat
     assert summary["finetune"] == {"jobs": 2, "wall_s": 80.0, "train_s": 65.0, "other_s": 15.0,
                                    "other_per_job_s": 7.5, "median_tokens_per_s": 2000, "median_padding": 0.1}
     assert summary["evaluate"]["decode_s"] == 6.0 and summary["evaluate"]["other_per_job_s"] == 4.0
-    assert "| `finetune` | 2 | 1.3 min | 1.1 min | 0.2 min | 7.5 s | 2,000 | 10.0% |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| `finetune` | 2 | 1.3 min | 1.1 min | 0.2 min | 7.5 s | 2,000 | 10.0% |" in printed
+    assert summary["bound"] == {"cores": 2, "base_model_s": 0.0, "other_job_s": 130.0, "bound_s": 65.0}
+    assert "Compute bound on 2 cores: 1.1 min" in printed
     assert tool.main(["--rules", str(tmp_path / "none")]) == 2
+
+
+def test_the_compute_bound_is_the_longest_base_model_then_the_rest_over_the_cores(tmp_path, capsys):
+    tool = load_profile_tool()
+    assert tool.wall_bound([100.0, 120.0], 520.0, 2) == {"cores": 2, "base_model_s": 120.0, "other_job_s": 300.0,
+                                                         "bound_s": 270.0}
+    assert tool.wall_bound([100.0], 400.0, 1)["bound_s"] == 400.0
+    with pytest.raises(ValueError, match="cores=0"):
+        tool.wall_bound([1.0], 2.0, 0)
+    rules = tmp_path / "rules"
+    write(rules / "base_model" / "llama.tsv", 600.0, 900)
+    write(rules / "base_model" / "mistral.tsv", 660.0, 900)
+    write(rules / "finetune" / "llama" / "gsm" / "sft" / "seed1.tsv", 240.0, 500)
+    assert tool.main(["--work", str(tmp_path / "work"), "--rules", str(rules), "--cores", "4"]) == 0
+    assert "Compute bound on 4 cores: 12.0 min (the longest base model, 11.0 min, then 4.0 min" in capsys.readouterr().out
 
 
 
