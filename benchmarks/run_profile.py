@@ -5,9 +5,9 @@ For every ``base_model``, ``finetune`` and ``evaluate`` job of the last run it j
 and ``padding_fraction`` of ``pretrain_metrics.json``/``train_metrics.json``, and the summed ``wall_time_s``
 of the evaluation summaries. The remainder is start-up (interpreter, imports, model loading), data
 encoding and saving. Prints a Markdown table (the README's profile of the default run), then the run's
-compute bound: the shortest wall time these job times allow on ``--cores`` cores when every fine-tune
-waits for a base model (the base models pre-train side by side, nothing runs beside them) and no core is
-idle after them, i.e. the longest base-model job plus every other job's time spread over the cores:
+compute bound: the shortest wall time these job times allow on ``--cores`` cores, where every job uses one
+core (the workflow's jobs run with one thread): all the job time spread over the cores, and never less than
+the longest base-model job, which every fine-tune waits for:
 
     python benchmarks/run_profile.py [--work work] [--rules logs/benchmarks] [--cores 2] [--json out.json]
 
@@ -73,14 +73,13 @@ def summarise(rows: list[dict], inner: str) -> dict:
 
 
 def wall_bound(base_model_s: list[float], total_s: float, cores: int) -> dict:
-    """The compute bound of a run (seconds): the longest base-model job, then the rest of the job time
-    (``total_s`` less every base-model job) spread over ``cores``."""
+    """The compute bound of a run (seconds): its job time ``total_s`` over ``cores`` one-core jobs, or the
+    longest base-model job where that is longer."""
     if cores < 1:
         raise ValueError(f"cores={cores}: expected at least 1")
-    critical = max(base_model_s, default=0.0)
-    rest = total_s - sum(base_model_s)
-    return {"cores": cores, "base_model_s": round(critical, 1), "other_job_s": round(rest, 1),
-            "bound_s": round(critical + rest / cores, 1)}
+    longest = max(base_model_s, default=0.0)
+    return {"cores": cores, "job_s": round(total_s, 1), "base_model_s": round(longest, 1),
+            "bound_s": round(max(total_s / cores, longest), 1)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,9 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     base_s = [float(read_benchmark(tsv)["s"]) for tsv in sorted((rules / "base_model").rglob("*.tsv"))]
     bound = wall_bound(base_s, sum(row["total_s"] for row in rule_times(rules)), args.cores)
     summary["bound"] = bound
-    print(f"\nCompute bound on {bound['cores']} cores: {bound['bound_s'] / 60:.1f} min (the longest base model, "
-          f"{bound['base_model_s'] / 60:.1f} min, then {bound['other_job_s'] / 60:.1f} min of other job time "
-          f"over {bound['cores']} cores)")
+    print(f"\nCompute bound on {bound['cores']} cores: {bound['bound_s'] / 60:.1f} min ({bound['job_s'] / 60:.1f} min "
+          f"of job time over {bound['cores']} cores; the longest base model {bound['base_model_s'] / 60:.1f} min)")
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return 0

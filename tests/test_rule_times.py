@@ -81,16 +81,16 @@ def test_run_profile_splits_job_time_into_training_decoding_and_the_rest(tmp_pat
     assert summary["evaluate"]["decode_s"] == 6.0 and summary["evaluate"]["other_per_job_s"] == 4.0
     printed = capsys.readouterr().out
     assert "| `finetune` | 2 | 1.3 min | 1.1 min | 0.2 min | 7.5 s | 2,000 | 10.0% |" in printed
-    assert summary["bound"] == {"cores": 2, "base_model_s": 0.0, "other_job_s": 130.0, "bound_s": 65.0}
+    assert summary["bound"] == {"cores": 2, "job_s": 130.0, "base_model_s": 0.0, "bound_s": 65.0}
     assert "Compute bound on 2 cores: 1.1 min" in printed
     assert tool.main(["--rules", str(tmp_path / "none")]) == 2
 
 
-def test_the_compute_bound_is_the_longest_base_model_then_the_rest_over_the_cores(tmp_path, capsys):
+def test_the_compute_bound_is_the_job_time_over_the_cores_or_the_longest_base_model(tmp_path, capsys):
     tool = load_profile_tool()
-    assert tool.wall_bound([100.0, 120.0], 520.0, 2) == {"cores": 2, "base_model_s": 120.0, "other_job_s": 300.0,
-                                                         "bound_s": 270.0}
-    assert tool.wall_bound([100.0], 400.0, 1)["bound_s"] == 400.0
+    assert tool.wall_bound([100.0, 120.0], 520.0, 2) == {"cores": 2, "job_s": 520.0, "base_model_s": 120.0,
+                                                         "bound_s": 260.0}
+    assert tool.wall_bound([300.0], 400.0, 4)["bound_s"] == 300.0  # four cores wait for one pre-training
     with pytest.raises(ValueError, match="cores=0"):
         tool.wall_bound([1.0], 2.0, 0)
     rules = tmp_path / "rules"
@@ -98,7 +98,8 @@ def test_the_compute_bound_is_the_longest_base_model_then_the_rest_over_the_core
     write(rules / "base_model" / "mistral.tsv", 660.0, 900)
     write(rules / "finetune" / "llama" / "gsm" / "sft" / "seed1.tsv", 240.0, 500)
     assert tool.main(["--work", str(tmp_path / "work"), "--rules", str(rules), "--cores", "4"]) == 0
-    assert "Compute bound on 4 cores: 12.0 min (the longest base model, 11.0 min, then 4.0 min" in capsys.readouterr().out
+    assert "Compute bound on 4 cores: 11.0 min (25.0 min of job time over 4 cores; the longest base model 11.0 min)" \
+        in capsys.readouterr().out
 
 
 
