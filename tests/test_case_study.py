@@ -241,6 +241,24 @@ def test_the_table_recomputes_from_the_run_files(tmp_path):
     assert (tmp_path / "out" / "figures" / "table4_case_study.png").stat().st_size > 0
 
 
+def test_the_table_is_the_same_whatever_the_runs_took(tmp_path):
+    """A rerun reproduces the table byte for byte: a run's wall time stays in its own summary, not the table."""
+    items = select_items(RECORDS + make_tiny_records(40, seed=6, split="test"), items=6, n_variants=3, seed=0)
+    prompts = [row for item in items for row in case_rows(item, "short")]
+    runs = [write_run(tmp_path / "runs", method, 1, complete_rows(prompts, prefix_copier), None)
+            for method in ("sft", "mft")]
+    written = {}
+    for name, seconds in (("first", 1.5), ("second", 99.0)):
+        for path in runs:
+            summary = json.loads(path.read_text())
+            write_json({**summary, "wall_time_s": seconds}, path)
+        write_case_study(runs, tmp_path / name, n_resamples=100)
+        written[name] = {ext: (tmp_path / name / "tables" / f"table4_case_study.{ext}").read_bytes()
+                         for ext in ("csv", "md", "tex", "html")}
+    assert written["first"] == written["second"]
+    assert b"wall_time" not in written["first"]["csv"]
+
+
 def read_table(out: Path) -> dict[str, dict]:
     """method -> its row of the written CSV table."""
     with open(out / "tables" / "table4_case_study.csv", encoding="utf-8") as handle:

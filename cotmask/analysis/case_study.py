@@ -389,7 +389,6 @@ class CaseRun:
     seed: int
     noise: str | None
     rows: list[dict]
-    wall_time_s: float | None
 
 
 ROW_KEYS = ("item", "condition", "variant", "question_number", "prefix_number", "written")
@@ -427,7 +426,7 @@ def load_case_run(summary_path: str | os.PathLike) -> CaseRun:
     return CaseRun(
         path=str(summary_path), model=str(labels["model"]), train_set=str(labels["train_set"]),
         method=str(labels["method"]), seed=seed, noise=(summary.get("fine_tune") or {}).get("noise"),
-        rows=rows, wall_time_s=summary.get("wall_time_s"),
+        rows=rows,
     )
 
 
@@ -511,8 +510,6 @@ def case_study_rows(runs: Sequence[CaseRun], *, control: str = "sft", n_resample
                                  f"{condition}_vs_{control}_ci_high"), delta)))
         row["paper_fig4"] = reference["fig4"] if reference else math.nan
         row["paper_fig5"] = reference["fig5"] if reference else math.nan
-        times = [run.wall_time_s for run in group if run.wall_time_s is not None]
-        row["wall_time_s_mean"] = sum(times) / len(times) if times else math.nan
         table.append(row)
     return table
 
