@@ -482,13 +482,17 @@ def _start_child(conn: socket.socket, listener: socket.socket) -> int | None:
     return pid
 
 
+def _receive(conn: socket.socket) -> bytes:
+    """What a job process sent; empty when it has closed its end (or the connection broke)."""
+    try:
+        return conn.recv(256)
+    except OSError:
+        return b""
+
+
 def _read_hold(conn: socket.socket, holds: set[socket.socket], selector: selectors.BaseSelector) -> None:
     """A held connection closed (its job process ended) or sent something (ignored)."""
-    try:
-        data = conn.recv(256)
-    except OSError:
-        data = b""
-    if not data:
+    if not _receive(conn):
         holds.discard(conn)
         selector.unregister(conn)
         conn.close()
@@ -496,10 +500,7 @@ def _read_hold(conn: socket.socket, holds: set[socket.socket], selector: selecto
 
 def _read_client(conn: socket.socket, pid: int) -> None:
     """A message from a job process: a signal to forward, or its end (then the child is killed)."""
-    try:
-        data = conn.recv(256)
-    except OSError:
-        data = b""
+    data = _receive(conn)
     if not data:
         _kill(pid, signal.SIGKILL)
         return

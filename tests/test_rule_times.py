@@ -88,11 +88,11 @@ def test_run_profile_splits_job_time_into_training_decoding_and_the_rest(tmp_pat
 
 def test_the_compute_bound_is_the_job_time_over_the_cores_or_the_longest_base_model(tmp_path, capsys):
     tool = load_profile_tool()
-    assert tool.wall_bound([100.0, 120.0], 520.0, 2) == {"cores": 2, "job_s": 520.0, "base_model_s": 120.0,
+    assert tool.wall_bound(120.0, 520.0, 2) == {"cores": 2, "job_s": 520.0, "base_model_s": 120.0,
                                                          "bound_s": 260.0}
-    assert tool.wall_bound([300.0], 400.0, 4)["bound_s"] == 300.0  # four cores wait for one pre-training
+    assert tool.wall_bound(300.0, 400.0, 4)["bound_s"] == 300.0  # four cores wait for one pre-training
     with pytest.raises(ValueError, match="cores=0"):
-        tool.wall_bound([1.0], 2.0, 0)
+        tool.wall_bound(1.0, 2.0, 0)
     rules = tmp_path / "rules"
     write(rules / "base_model" / "llama.tsv", 600.0, 900)
     write(rules / "base_model" / "mistral.tsv", 660.0, 900)

@@ -350,12 +350,16 @@ def test_without_a_server_a_job_runs_in_its_own_process_and_starts_one(tmp_path)
         _stop_server(path)
 
 
+def _bare_server(path: Path) -> str:
+    """Python code that serves ``path`` with nothing preloaded and a one-second idle exit."""
+    return f"from pathlib import Path; from cotmask.worker import serve; serve(Path({str(path)!r}), idle_exit_s=1, preload=())"
+
+
 def test_a_job_in_its_own_process_holds_the_server_until_it_ends(tmp_path):
     """The first job of a run starts the server and runs in its own process, maybe for longer than the idle
     time (a base model's pre-training): its hold keeps the server up until the job process ends."""
     path = tmp_path / "held.sock"
-    code = f"from pathlib import Path; from cotmask.worker import serve; serve(Path({str(path)!r}), idle_exit_s=1, preload=())"
-    server = subprocess.Popen([sys.executable, "-c", code], env=_env(tmp_path))
+    server = subprocess.Popen([sys.executable, "-c", _bare_server(path)], env=_env(tmp_path))
     try:
         worker.hold_server(path, timeout_s=60).join(timeout=90)
         assert len(worker._HOLDS) == 1
@@ -374,7 +378,7 @@ def test_a_job_in_its_own_process_holds_the_server_until_it_ends(tmp_path):
 
 def test_an_idle_server_leaves_and_removes_its_socket(tmp_path):
     path = tmp_path / "idle.sock"
-    code = f"from pathlib import Path; from cotmask.worker import serve; serve(Path({str(path)!r}), idle_exit_s=1, preload=())"
+    code = _bare_server(path)
     server = subprocess.Popen([sys.executable, "-c", code], env=_env(tmp_path))
     assert worker.wait_for_server(path, timeout_s=60)
     assert server.wait(timeout=30) == 0
